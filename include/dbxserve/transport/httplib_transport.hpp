@@ -1,0 +1,230 @@
+#pragma once
+
+// The default transport, on cpp-httplib with OpenSSL. This is the only dbxserve header that
+// includes <httplib.h>: the header-only httplib with OpenSSL costs seconds of compile time per
+// translation unit, so code that plugs in its own transport never pays for it.
+
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+#define CPPHTTPLIB_OPENSSL_SUPPORT
+#endif
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../detail/url.hpp"
+#include "../transport.hpp"
+
+namespace dbxserve {
+inline namespace v0 {
+
+struct tls_options {
+    // Verify the server's certificate chain and host name. Turn off only against a test server.
+    bool verify = true;
+
+    // PEM bundle or hashed directory of trusted CAs. When both are empty the transport uses
+    // SSL_CERT_FILE / SSL_CERT_DIR from the environment, else the system store.
+    std::string ca_file;
+    std::string ca_dir;
+};
+
+struct httplib_transport_options {
+    tls_options tls;
+
+    // Idle keep-alive connections kept per origin. More callers than this still run at once (each
+    // gets its own connection); the surplus connections are closed when they finish.
+    std::size_t max_idle_connections_per_host = 8;
+};
+
+namespace detail {
+
+inline error from_httplib_error(httplib::Error failure, const std::string& origin) {
+    error e;
+    e.kind = error_kind::transport;
+    e.message = "request to " + origin + " failed: " + httplib::to_string(failure);
+
+    // Only failures that happen before a byte of the request could have left are safe to
+    // repeat; everything else may have reached the model.
+    switch (failure) {
+    case httplib::Error::SSLLoadingCerts:
+    case httplib::Error::SSLServerVerification:
+        e.error_code = tls_verification_failed;
+        e.request_may_have_been_sent = false;
+        break;
+    case httplib::Error::Connection:
+    case httplib::Error::BindIPAddress:
+    case httplib::Error::SSLConnection:
+        e.request_may_have_been_sent = false;
+        break;
+    case httplib::Error::ConnectionTimeout:
+        e.kind = error_kind::timeout;
+        e.request_may_have_been_sent = false;
+        break;
+    case httplib::Error::Canceled:
+        e.kind = error_kind::cancelled;
+        e.request_may_have_been_sent = true;
+        break;
+    default:
+        e.request_may_have_been_sent = true;
+        break;
+    }
+    return e;
+}
+
+inline std::string origin_of(const url_parts& url) {
+    const bool ipv6 = url.host.find(':') != std::string::npos;
+    std::string host = ipv6 ? "[" + url.host + "]" : url.host;
+    return url.scheme + "://" + host + ":" + std::to_string(url.port);
+}
+
+template <class Duration>
+void split_duration(Duration d, time_t& sec, time_t& usec) {
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    sec = static_cast<time_t>(micros / 1000000);
+    usec = static_cast<time_t>(micros % 1000000);
+}
+
+} // namespace detail
+
+// A thread-safe HTTP/1.1 transport with a small pool of keep-alive connections per origin. One
+// httplib client owns one socket and serialises its callers, so each concurrent call leases its
+// own client from the pool and returns it afterwards. Copies share the pool.
+class httplib_transport {
+public:
+    explicit httplib_transport(httplib_transport_options options = {})
+        : state_(std::make_shared<state>(std::move(options))) {}
+
+    result<http_response> send(const http_request& request) const {
+        return exchange(request, nullptr);
+    }
+
+    result<http_response> send(const http_request& request, const response_sink& sink) const {
+        return exchange(request, &sink);
+    }
+
+private:
+    using connection = std::unique_ptr<httplib::Client>;
+
+    struct state {
+        explicit state(httplib_transport_options o) : options(std::move(o)) {
+            if (options.tls.ca_file.empty() && options.tls.ca_dir.empty()) {
+                options.tls.ca_file = read_env("SSL_CERT_FILE");
+                options.tls.ca_dir = read_env("SSL_CERT_DIR");
+            }
+        }
+
+        static std::string read_env(const char* name) {
+            const char* value = std::getenv(name);
+            return value != nullptr ? value : "";
+        }
+
+        httplib_transport_options options;
+        std::mutex mutex;
+        std::map<std::string, std::vector<connection>> idle;
+    };
+
+    connection lease(const std::string& origin) const {
+        {
+            std::lock_guard<std::mutex> lock(state_->mutex);
+            auto& pool = state_->idle[origin];
+            if (!pool.empty()) {
+                connection reused = std::move(pool.back());
+                pool.pop_back();
+                return reused;
+            }
+        }
+
+        auto client = std::make_unique<httplib::Client>(origin);
+        const auto& tls = state_->options.tls;
+        client->set_tcp_nodelay(true); // avoids 40 ms delayed-ACK stalls on small requests
+        client->set_keep_alive(true);
+        client->set_follow_location(false); // a redirect must not carry the bearer token away
+        client->enable_server_certificate_verification(tls.verify);
+        if (!tls.ca_file.empty() || !tls.ca_dir.empty()) {
+            client->set_ca_cert_path(tls.ca_file, tls.ca_dir);
+        }
+        return client;
+    }
+
+    void give_back(const std::string& origin, connection client) const {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        auto& pool = state_->idle[origin];
+        if (pool.size() < state_->options.max_idle_connections_per_host) {
+            pool.push_back(std::move(client));
+        }
+    }
+
+    result<http_response> exchange(const http_request& request, const response_sink* sink) const {
+        auto url = detail::parse_url(request.url);
+        if (!url) {
+            return url.error();
+        }
+        const std::string origin = detail::origin_of(*url);
+
+        httplib::Request req;
+        req.method = request.method;
+        req.path = url->path_and_query.empty() ? "/" : url->path_and_query;
+        for (const auto& [name, value] : request.headers) {
+            req.headers.emplace(name, value);
+        }
+        req.body = request.body;
+
+        http_response response;
+        if (sink != nullptr) {
+            req.response_handler = [&](const httplib::Response& head) {
+                response.status = head.status;
+                for (const auto& [name, value] : head.headers) {
+                    response.headers.add(name, value);
+                }
+                return !sink->on_head || sink->on_head(head.status, response.headers);
+            };
+            req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+                return !sink->on_data || sink->on_data(std::string_view(data, size));
+            };
+        }
+
+        connection client = lease(origin);
+        time_t sec = 0;
+        time_t usec = 0;
+        detail::split_duration(request.connect_timeout, sec, usec);
+        client->set_connection_timeout(sec, usec);
+        detail::split_duration(request.read_timeout, sec, usec);
+        client->set_read_timeout(sec, usec);
+        client->set_write_timeout(sec, usec);
+
+        const auto started = std::chrono::steady_clock::now();
+        httplib::Response res;
+        httplib::Error failure = httplib::Error::Success;
+        const bool sent = client->send(req, res, failure);
+        if (!sent) {
+            // httplib reports a read timeout as a plain read failure; the clock tells them apart.
+            auto e = detail::from_httplib_error(failure, origin);
+            const auto waited = std::chrono::steady_clock::now() - started;
+            if (failure == httplib::Error::Read && waited >= request.read_timeout) {
+                e.kind = error_kind::timeout;
+                e.message = "no response from " + origin + " within the read timeout";
+            }
+            return e;
+        }
+
+        if (sink == nullptr) {
+            response.status = res.status;
+            for (const auto& [name, value] : res.headers) {
+                response.headers.add(name, value);
+            }
+            response.body = std::move(res.body);
+        }
+        give_back(origin, std::move(client));
+        return response;
+    }
+
+    std::shared_ptr<state> state_;
+};
+
+} // namespace v0
+} // namespace dbxserve
