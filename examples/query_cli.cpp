@@ -3,6 +3,8 @@
 // Configuration is resolved exactly like the library (and the official SDKs) resolve it:
 // DATABRICKS_HOST with DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET, or a
 // ~/.databrickscfg profile (DATABRICKS_CONFIG_PROFILE or --profile).
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -23,6 +25,8 @@ constexpr const char* usage_text =
     "                    chat, agent and responses replies, else the JSON\n"
     "  --profile NAME    ~/.databrickscfg profile (default: DATABRICKS_CONFIG_PROFILE, DEFAULT)\n"
     "  --ca-file FILE    trust this PEM CA bundle (default: SSL_CERT_FILE or the system store)\n"
+    "  --stream          with --message: print the reply as it arrives\n"
+    "  --timeout SECONDS overall deadline of the call, retries included (default 600)\n"
     "  --print-json      print the whole JSON reply instead of the text\n"
     "  --verbose         print what the library does to stderr (secrets redacted)\n"
     "\n"
@@ -34,6 +38,8 @@ struct options {
     std::string json_file;
     std::string profile;
     std::string ca_file;
+    std::string timeout;
+    bool stream = false;
     bool print_json = false;
     bool verbose = false;
 };
@@ -59,6 +65,10 @@ bool parse_arguments(int argc, char** argv, options& out) {
             ok = value(out.profile);
         } else if (arg == "--ca-file") {
             ok = value(out.ca_file);
+        } else if (arg == "--timeout") {
+            ok = value(out.timeout);
+        } else if (arg == "--stream") {
+            out.stream = true;
         } else if (arg == "--print-json") {
             out.print_json = true;
         } else if (arg == "--verbose") {
@@ -71,7 +81,8 @@ bool parse_arguments(int argc, char** argv, options& out) {
             return false;
         }
     }
-    return !out.endpoint.empty() && (out.message.empty() != out.json_file.empty());
+    const bool one_body = out.message.empty() != out.json_file.empty();
+    return !out.endpoint.empty() && one_body && (!out.stream || !out.message.empty());
 }
 
 bool read_body(const std::string& file, nlohmann::json& body) {
@@ -155,7 +166,31 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    auto reply = client->invoke(opts.endpoint, body);
+    dbxserve::call_options call;
+    if (!opts.timeout.empty()) {
+        call.timeout = std::chrono::milliseconds(
+            static_cast<long long>(std::strtod(opts.timeout.c_str(), nullptr) * 1000));
+    }
+
+    if (opts.stream) {
+        dbxserve::chat_request request;
+        request.messages.push_back(dbxserve::chat_message::user(opts.message));
+        auto streamed = client->stream(
+            opts.endpoint, request,
+            [](const dbxserve::chat_completion_chunk& chunk) {
+                std::cout << chunk.text() << std::flush;
+                return true;
+            },
+            call);
+        std::cout << "\n";
+        if (!streamed) {
+            std::cerr << streamed.error().to_string() << "\n";
+            return 1;
+        }
+        return 0;
+    }
+
+    auto reply = client->invoke(opts.endpoint, body, call);
     if (!reply) {
         std::cerr << reply.error().to_string() << "\n";
         return 1;

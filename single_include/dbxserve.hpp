@@ -1591,6 +1591,334 @@ resolve_config(const config& explicit_values = {},
 #include <thread>
 
 
+// ---- begin dbxserve/call.hpp
+
+
+// ---- begin dbxserve/cancellation.hpp
+
+
+namespace dbxserve {
+inline namespace v0 {
+namespace detail {
+
+// The state one cancellation_source shares with its tokens and registrations.
+class cancellation_state {
+public:
+    bool cancelled() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return cancelled_;
+    }
+
+    // Runs every registered callback on the calling thread, each outside the lock, so a callback
+    // may register, unregister or cancel again without deadlocking.
+    void cancel() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (cancelled_) {
+            return;
+        }
+        cancelled_ = true;
+        changed_.notify_all();
+
+        running_thread_ = std::this_thread::get_id();
+        while (!callbacks_.empty()) {
+            entry next = std::move(callbacks_.front());
+            callbacks_.erase(callbacks_.begin());
+            running_ = next.id;
+            lock.unlock();
+
+            next.callback();
+
+            lock.lock();
+            running_ = 0;
+            changed_.notify_all();
+        }
+        running_thread_ = std::thread::id();
+    }
+
+    // Returns 0 when the callback already ran because the state was cancelled.
+    std::uint64_t add(std::function<void()> callback) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (cancelled_) {
+            lock.unlock();
+            callback();
+            return 0;
+        }
+        const std::uint64_t id = ++last_id_;
+        callbacks_.push_back(entry{id, std::move(callback)});
+        return id;
+    }
+
+    // Waiting for a callback that runs on another thread lets the caller free what it captured;
+    // a callback that unregisters itself must not wait for its own return.
+    void remove(std::uint64_t id) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (auto it = callbacks_.begin(); it != callbacks_.end(); ++it) {
+            if (it->id == id) {
+                callbacks_.erase(it);
+                return;
+            }
+        }
+        if (running_thread_ == std::this_thread::get_id()) {
+            return;
+        }
+        changed_.wait(lock, [&] { return running_ != id; });
+    }
+
+    bool wait_until(std::chrono::steady_clock::time_point until) const {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return changed_.wait_until(lock, until, [&] { return cancelled_; });
+    }
+
+private:
+    struct entry {
+        std::uint64_t id;
+        std::function<void()> callback;
+    };
+
+    mutable std::mutex mutex_;
+    mutable std::condition_variable changed_;
+    bool cancelled_ = false;
+    std::vector<entry> callbacks_;
+    std::uint64_t last_id_ = 0;
+    std::uint64_t running_ = 0;
+    std::thread::id running_thread_;
+};
+
+// Longer waits are cut to this, so that adding them to now() cannot overflow the clock.
+constexpr std::chrono::hours longest_wait{24 * 365};
+
+} // namespace detail
+
+// Keeps a callback registered with a cancellation_token; destroying it (or calling `reset`)
+// unregisters the callback, waiting first if the callback is running on another thread right now.
+// Move-only.
+class cancellation_registration {
+public:
+    cancellation_registration() = default;
+    cancellation_registration(std::shared_ptr<detail::cancellation_state> state, std::uint64_t id)
+        : state_(std::move(state)), id_(id) {}
+
+    cancellation_registration(cancellation_registration&& other) noexcept
+        : state_(std::move(other.state_)), id_(std::exchange(other.id_, 0)) {}
+
+    cancellation_registration& operator=(cancellation_registration&& other) noexcept {
+        if (this != &other) {
+            reset();
+            state_ = std::move(other.state_);
+            id_ = std::exchange(other.id_, 0);
+        }
+        return *this;
+    }
+
+    cancellation_registration(const cancellation_registration&) = delete;
+    cancellation_registration& operator=(const cancellation_registration&) = delete;
+
+    ~cancellation_registration() { reset(); }
+
+    // After this returns the callback is not running (unless on this very thread) and never will.
+    void reset() {
+        if (state_ && id_ != 0) {
+            state_->remove(id_);
+        }
+        state_.reset();
+        id_ = 0;
+    }
+
+private:
+    std::shared_ptr<detail::cancellation_state> state_;
+    std::uint64_t id_ = 0;
+};
+
+// Observes whether a call was cancelled. Cheap to copy; a default-constructed token is never
+// cancelled. Safe to use from many threads.
+//
+//     dbxserve::cancellation_source source;
+//     auto token = source.token();
+//     auto abort_read = token.on_cancel([&] { socket.close(); });
+//     if (token.wait_for(std::chrono::seconds(2))) { /* cancelled during the sleep */ }
+class cancellation_token {
+public:
+    cancellation_token() = default;
+    explicit cancellation_token(std::shared_ptr<detail::cancellation_state> state)
+        : state_(std::move(state)) {}
+
+    bool cancelled() const { return state_ && state_->cancelled(); }
+
+    // Whether this token can ever become cancelled.
+    bool can_be_cancelled() const { return state_ != nullptr; }
+
+    // Sleeps for `duration`, waking as soon as the token is cancelled. Returns true when
+    // cancelled, so a backoff sleep ends within milliseconds of a cancel.
+    template <class Rep, class Period>
+    bool wait_for(std::chrono::duration<Rep, Period> duration) const {
+        if (duration <= duration.zero()) {
+            return cancelled();
+        }
+        const auto wait = duration < detail::longest_wait
+                              ? std::chrono::ceil<std::chrono::steady_clock::duration>(duration)
+                              : std::chrono::steady_clock::duration(detail::longest_wait);
+        const auto until = std::chrono::steady_clock::now() + wait;
+        if (!state_) {
+            std::this_thread::sleep_until(until);
+            return false;
+        }
+        return state_->wait_until(until);
+    }
+
+    // Runs `callback` once when the token is cancelled, on the cancelling thread, or right now
+    // on this thread if it already is. Keep the returned registration alive for as long as the
+    // callback may run: its destructor unregisters and waits for a running callback to return.
+    //
+    //     auto registration = token.on_cancel([&] { connection.abort(); });
+    [[nodiscard]] cancellation_registration on_cancel(std::function<void()> callback) const {
+        if (!state_) {
+            return {};
+        }
+        const std::uint64_t id = state_->add(std::move(callback));
+        if (id == 0) {
+            return {};
+        }
+        return cancellation_registration(state_, id);
+    }
+
+private:
+    std::shared_ptr<detail::cancellation_state> state_;
+};
+
+// Cancels the tokens it hands out. Copies share one state, so any copy can cancel.
+//
+//     dbxserve::cancellation_source source;
+//     std::thread worker([token = source.token()] { run_call(token); });
+//     source.cancel();  // the call returns error_kind::cancelled promptly
+class cancellation_source {
+public:
+    cancellation_source() : state_(std::make_shared<detail::cancellation_state>()) {}
+
+    cancellation_token token() const { return cancellation_token(state_); }
+
+    // Idempotent. Runs the registered callbacks on this thread before returning.
+    void cancel() { state_->cancel(); }
+
+    bool cancelled() const { return state_->cancelled(); }
+
+private:
+    std::shared_ptr<detail::cancellation_state> state_;
+};
+
+} // namespace v0
+} // namespace dbxserve
+// ---- end dbxserve/cancellation.hpp
+// ---- begin dbxserve/deadline.hpp
+
+
+namespace dbxserve {
+inline namespace v0 {
+
+// A point on the monotonic clock by which a call must return, or none. Wall-clock changes do not
+// move it.
+//
+//     auto dl = dbxserve::deadline::after(std::chrono::seconds(30));
+//     while (!dl.expired()) { token.wait_for(std::min(dl.remaining(), step)); }
+class deadline {
+public:
+    using clock = std::chrono::steady_clock;
+    using time_point = clock::time_point;
+
+    // What `remaining()` reports for no deadline: far away, yet small enough to add to now().
+    static constexpr std::chrono::milliseconds unbounded{std::chrono::hours(24 * 365 * 10)};
+
+    deadline() = default;
+
+    static deadline none() { return deadline(); }
+
+    // A duration of `unbounded` or more means no deadline.
+    template <class Rep, class Period>
+    static deadline after(std::chrono::duration<Rep, Period> duration) {
+        if (duration >= unbounded) {
+            return none();
+        }
+        return at(clock::now() + std::chrono::ceil<clock::duration>(duration));
+    }
+
+    static deadline at(time_point when) {
+        deadline d;
+        d.when_ = when;
+        d.none_ = false;
+        return d;
+    }
+
+    bool is_none() const { return none_; }
+
+    bool expired() const { return !none_ && clock::now() >= when_; }
+
+    // Rounded up, so it is zero exactly when the deadline has expired; `unbounded` for none.
+    std::chrono::milliseconds remaining() const {
+        if (none_) {
+            return unbounded;
+        }
+        const auto left = when_ - clock::now();
+        if (left <= clock::duration::zero()) {
+            return std::chrono::milliseconds(0);
+        }
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left);
+        return ms < unbounded ? ms : unbounded;
+    }
+
+    // The time point; meaningless (time_point::max()) for none.
+    time_point when() const { return none_ ? time_point::max() : when_; }
+
+    // The sooner of two deadlines, e.g. a call's own deadline and a retry budget.
+    deadline earlier_of(const deadline& other) const {
+        if (none_) {
+            return other;
+        }
+        if (other.none_) {
+            return *this;
+        }
+        return when_ <= other.when_ ? *this : other;
+    }
+
+private:
+    time_point when_{};
+    bool none_ = true;
+};
+
+} // namespace v0
+} // namespace dbxserve
+// ---- end dbxserve/deadline.hpp
+
+namespace dbxserve {
+inline namespace v0 {
+
+// Per-call settings, the optional last argument of every query, stream and invoke.
+//
+//     dbxserve::cancellation_source stop;
+//     dbxserve::call_options call;
+//     call.cancel = stop.token();
+//     call.timeout = std::chrono::seconds(30);
+//     auto pending = client.query_async("chat", request, call);
+//     ...  stop.cancel();  // the call returns error_kind::cancelled within ~100 ms
+struct call_options {
+    // Cancelling stops the call wherever it is: waiting for a token, sending, reading a stream,
+    // or sleeping before a retry. The call then returns an error of kind `cancelled`.
+    cancellation_token cancel;
+
+    // Overall deadline for the call, covering token fetches, every attempt and the waits between
+    // them. When it passes the call returns an error of kind `timeout`. Unset: the client's
+    // `client_options::call_timeout`.
+    std::optional<std::chrono::milliseconds> timeout;
+};
+
+// What a token policy learns about the call it serves: wait no longer than `until`, and give up
+// when `cancel` fires.
+struct call_context {
+    deadline until = deadline::none();
+    cancellation_token cancel;
+};
+
+} // namespace v0
+} // namespace dbxserve
+// ---- end dbxserve/call.hpp
 // ---- begin dbxserve/detail/base64.hpp
 
 
@@ -1719,6 +2047,11 @@ struct http_request {
     // Longest silence allowed while waiting for response bytes. Serving runs a request for up to
     // 297 s, so invocations use 300 s; token and discovery calls use much less.
     std::chrono::milliseconds read_timeout{std::chrono::seconds(300)};
+
+    // When this is cancelled the transport abandons the exchange as soon as it can (closing the
+    // connection) and returns an error of kind `cancelled`. The client cancels it on the caller's
+    // request and at the call's deadline.
+    cancellation_token cancel;
 };
 
 struct http_response {
@@ -1744,7 +2077,8 @@ struct response_sink {
 //     result<http_response> send(const http_request& request, const response_sink& sink);
 //
 // that is safe to call from many threads at once. The first form buffers the body; the second
-// streams it to `sink` (the returned response then has an empty body). Failures are reported as
+// streams it to `sink` (the returned response then has an empty body). A transport should honour
+// `request.cancel` (one that cannot still works, bounded by its timeouts). Failures are reported as
 // `error` values: kind `timeout` for connect/read timeouts, `transport` for everything else that
 // prevented a complete HTTP exchange, with `request_may_have_been_sent` set when the request
 // could have reached the server. Non-2xx replies are not errors at this level.
@@ -2197,6 +2531,554 @@ discover_endpoints(const http_sender& sender, const discovery_inputs& in, const 
 } // namespace v0
 } // namespace dbxserve
 // ---- end dbxserve/detail/oidc_discovery.hpp
+// ---- begin dbxserve/retry.hpp
+
+#include <cmath>
+#include <random>
+
+
+namespace dbxserve {
+inline namespace v0 {
+namespace detail {
+
+inline bool is_blank(char c) {
+    return c == ' ' || c == '\t';
+}
+
+inline std::string_view trim_blanks(std::string_view text) {
+    while (!text.empty() && is_blank(text.front())) {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && is_blank(text.back())) {
+        text.remove_suffix(1);
+    }
+    return text;
+}
+
+// Runs of blanks count as one separator: asctime pads a one-digit day with a second space.
+inline std::vector<std::string_view> split_blanks(std::string_view text) {
+    std::vector<std::string_view> words;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && is_blank(text[i])) {
+            ++i;
+        }
+        const std::size_t start = i;
+        while (i < text.size() && !is_blank(text[i])) {
+            ++i;
+        }
+        if (i > start) {
+            words.push_back(text.substr(start, i - start));
+        }
+    }
+    return words;
+}
+
+inline bool all_digits(std::string_view text) {
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Saturates at `limit`, so an absurd header cannot overflow.
+inline long long digits_value(std::string_view digits, long long limit) {
+    long long value = 0;
+    for (char c : digits) {
+        value = std::min(limit, value * 10 + (c - '0'));
+    }
+    return value;
+}
+
+// 1..12, or 0 for anything else.
+inline int month_number(std::string_view name) {
+    constexpr const char* names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (int i = 0; i < 12; ++i) {
+        if (header_list::equal(name, names[i])) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+// Accepts the short and the long names in every form: senders mix them up, and the day name
+// carries no information the date does not.
+inline bool is_day_name(std::string_view name) {
+    constexpr const char* names[] = {"Mon",      "Tue",    "Wed",      "Thu",     "Fri",
+                                     "Sat",      "Sun",    "Monday",   "Tuesday", "Wednesday",
+                                     "Thursday", "Friday", "Saturday", "Sunday"};
+    return std::any_of(std::begin(names), std::end(names),
+                       [&](const char* day) { return header_list::equal(name, day); });
+}
+
+inline bool is_leap_year(long long year) {
+    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
+inline int days_in_month(long long year, int month) {
+    constexpr int lengths[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return (month == 2 && is_leap_year(year)) ? 29 : lengths[month - 1];
+}
+
+// Days from 1970-01-01 to a date of the proleptic Gregorian calendar, for years from 1 on: whole
+// years of 365 days plus one per leap year passed, then the months and days of the last year.
+inline long long days_from_civil(long long year, int month, int day) {
+    const auto leap_years_through = [](long long y) { return y / 4 - y / 100 + y / 400; };
+    constexpr int days_before_month[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+
+    long long days = 365 * (year - 1970) + leap_years_through(year - 1) - leap_years_through(1969);
+    days += days_before_month[month - 1] + ((month > 2 && is_leap_year(year)) ? 1 : 0);
+    return days + (day - 1);
+}
+
+// The calendar year containing a day counted from 1970-01-01.
+inline long long year_of_day(long long days) {
+    long long year = days >= 0 ? 1969 + days / 366 : 1969 + days / 365 - 1;
+    year = std::max(1LL, year);
+    while (days_from_civil(year + 1, 1, 1) <= days) {
+        ++year;
+    }
+    return year;
+}
+
+struct civil_time {
+    long long year = 0;
+    int month = 0;
+    int day = 0;
+    int hour = 0;
+    int minute = 0;
+    int second = 0;
+};
+
+inline bool two_digits(std::string_view text, int& value) {
+    if (text.size() != 2 || !all_digits(text)) {
+        return false;
+    }
+    value = (text[0] - '0') * 10 + (text[1] - '0');
+    return true;
+}
+
+inline bool parse_clock(std::string_view text, civil_time& t) {
+    return text.size() == 8 && text[2] == ':' && text[5] == ':' &&
+           two_digits(text.substr(0, 2), t.hour) && two_digits(text.substr(3, 2), t.minute) &&
+           two_digits(text.substr(6, 2), t.second);
+}
+
+inline bool parse_day(std::string_view text, civil_time& t) {
+    if (text.empty() || text.size() > 2 || !all_digits(text)) {
+        return false;
+    }
+    t.day = static_cast<int>(digits_value(text, 99));
+    return true;
+}
+
+inline bool is_gmt(std::string_view zone) {
+    return header_list::equal(zone, "GMT") || header_list::equal(zone, "UTC");
+}
+
+// RFC 9110 5.6.7: a two-digit year more than 50 years in the future means the most recent past
+// year with those digits, so the year is taken from the century window around now.
+inline long long expand_two_digit_year(int yy, long long now_year) {
+    long long year = now_year - now_year % 100 + yy;
+    if (year > now_year + 50) {
+        year -= 100;
+    } else if (year <= now_year - 50) {
+        year += 100;
+    }
+    return year;
+}
+
+inline bool parse_year(std::string_view text, long long now_year, civil_time& t) {
+    int yy = 0;
+    if (two_digits(text, yy)) {
+        t.year = expand_two_digit_year(yy, now_year);
+        return true;
+    }
+    if (text.size() == 4 && all_digits(text)) {
+        t.year = digits_value(text, 9999);
+        return true;
+    }
+    return false;
+}
+
+inline bool parse_date_words(const std::vector<std::string_view>& w, long long now_year,
+                             civil_time& t) {
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    if (w.size() == 6 && w[0].size() > 1 && w[0].back() == ',') {
+        t.month = month_number(w[2]);
+        return is_day_name(w[0].substr(0, w[0].size() - 1)) && parse_day(w[1], t) && t.month != 0 &&
+               w[3].size() == 4 && parse_year(w[3], now_year, t) && parse_clock(w[4], t) &&
+               is_gmt(w[5]);
+    }
+
+    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
+    if (w.size() == 4 && w[0].size() > 1 && w[0].back() == ',') {
+        const std::string_view date = w[1];
+        const auto first = date.find('-');
+        const auto second = date.find('-', first == std::string_view::npos ? 0 : first + 1);
+        if (first == std::string_view::npos || second == std::string_view::npos) {
+            return false;
+        }
+        t.month = month_number(date.substr(first + 1, second - first - 1));
+        return is_day_name(w[0].substr(0, w[0].size() - 1)) &&
+               parse_day(date.substr(0, first), t) && t.month != 0 &&
+               parse_year(date.substr(second + 1), now_year, t) && parse_clock(w[2], t) &&
+               is_gmt(w[3]);
+    }
+
+    // asctime: "Sun Nov  6 08:49:37 1994"
+    if (w.size() == 5) {
+        t.month = month_number(w[1]);
+        return is_day_name(w[0]) && t.month != 0 && parse_day(w[2], t) && parse_clock(w[3], t) &&
+               w[4].size() == 4 && parse_year(w[4], now_year, t);
+    }
+    return false;
+}
+
+// Seconds since the Unix epoch of an HTTP-date in any of the three forms RFC 9110 allows.
+inline std::optional<long long> parse_http_date(std::string_view text, long long now_unix) {
+    const long long now_days = now_unix >= 0 ? now_unix / 86400 : (now_unix - 86399) / 86400;
+    civil_time t;
+    if (!parse_date_words(split_blanks(text), year_of_day(now_days), t)) {
+        return std::nullopt;
+    }
+
+    // 60 admits a leap second; it simply lands on the next minute.
+    const bool valid = t.year >= 1 && t.day >= 1 && t.day <= days_in_month(t.year, t.month) &&
+                       t.hour <= 23 && t.minute <= 59 && t.second <= 60;
+    if (!valid) {
+        return std::nullopt;
+    }
+    return days_from_civil(t.year, t.month, t.day) * 86400 + t.hour * 3600 + t.minute * 60 +
+           t.second;
+}
+
+// "12" or, leniently, "1.5": whole milliseconds, the fraction cut after three digits.
+inline std::optional<std::chrono::milliseconds> parse_delta_seconds(std::string_view text) {
+    const auto dot = text.find('.');
+    const std::string_view whole = text.substr(0, dot);
+    const std::string_view fraction =
+        dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+    if (!all_digits(whole) || (dot != std::string_view::npos && !all_digits(fraction))) {
+        return std::nullopt;
+    }
+
+    // A billion seconds (31 years) is as good as forever, and keeps the arithmetic in range.
+    long long ms = digits_value(whole, 1000000000LL) * 1000;
+    long long scale = 100;
+    for (std::size_t i = 0; i < fraction.size() && i < 3; ++i, scale /= 10) {
+        ms += (fraction[i] - '0') * scale;
+    }
+    return std::chrono::milliseconds(ms);
+}
+
+} // namespace detail
+
+// Reads a Retry-After header value: delay-seconds ("120", leniently also "1.5") or an HTTP-date in
+// any RFC 9110 form, measured from `now`. A date in the past gives 0; anything else, nullopt.
+//
+//     auto wait = dbxserve::parse_retry_after(response.headers.get("Retry-After"),
+//                                             std::chrono::system_clock::now());
+inline std::optional<std::chrono::milliseconds>
+parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
+    value = detail::trim_blanks(value);
+    if (value.empty()) {
+        return std::nullopt;
+    }
+    if (value.front() >= '0' && value.front() <= '9') {
+        return detail::parse_delta_seconds(value);
+    }
+
+    // system_clock counts from the Unix epoch on every platform C++ runs on (guaranteed in C++20).
+    const long long now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    const long long now_unix = now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000;
+    const auto date = detail::parse_http_date(value, now_unix);
+    if (!date) {
+        return std::nullopt;
+    }
+    return std::chrono::milliseconds(std::max(0LL, *date * 1000 - now_ms));
+}
+
+// When and how often to retry. The defaults suit `/invocations` (PROTOCOL 5.2, 8).
+struct retry_options {
+    // Attempts in total, the first included; 1 means never retry.
+    int max_attempts = 5;
+
+    // Full-jitter exponential backoff: the delay before retry n is uniform in
+    // [0, min(max_backoff, initial_backoff * multiplier^(n-1))).
+    std::chrono::milliseconds initial_backoff{1000};
+    std::chrono::milliseconds max_backoff{std::chrono::seconds(60)};
+    double multiplier = 2.0;
+
+    // Replies with these statuses are retried; the server did not run the request.
+    std::vector<int> retry_statuses{429, 503};
+
+    // A larger Retry-After than the backoff replaces it, but never beyond max_retry_after.
+    bool honor_retry_after = true;
+    std::chrono::milliseconds max_retry_after{std::chrono::minutes(5)};
+
+    // Whether repeating the request is harmless (a token request). Only then are failures that
+    // may have happened after the request left - resets, read timeouts - retried: repeating an
+    // invocation could run the model twice.
+    bool idempotent = false;
+
+    // Uniform in [0, 1); empty means a per-policy generator seeded from std::random_device.
+    std::function<double()> random;
+};
+
+// How long a single token request may be retried in total (PROTOCOL 1.6); pass it to
+// run_with_retries as `deadline::after(token_endpoint_retry_budget)`.
+constexpr std::chrono::seconds token_endpoint_retry_budget{60};
+
+// The token endpoint's retry numbers (PROTOCOL 1.6): 429, 502, 503, 504 and network failures,
+// from 1 s doubling to 60 s. Token requests are idempotent, so failures after sending are retried
+// too. The attempt limit is only a backstop; the budget normally ends the retries first.
+inline retry_options token_endpoint_retry_options() {
+    retry_options options;
+    options.max_attempts = 10;
+    options.initial_backoff = std::chrono::seconds(1);
+    options.max_backoff = std::chrono::seconds(60);
+    options.multiplier = 2.0;
+    options.retry_statuses = {429, 502, 503, 504};
+    options.idempotent = true;
+    return options;
+}
+
+// What one attempt produced, as a retry policy sees it. Exactly one of `response` and `failure`
+// is set. An error of kind `http` (a non-2xx reply already turned into an error) also fills
+// `http_status`, so a policy treats both shapes alike.
+struct attempt_outcome {
+    int attempt = 1; // 1-based
+
+    // The status when a reply arrived.
+    std::optional<int> http_status;
+
+    const http_response* response = nullptr;
+
+    // Why no usable reply arrived: transport, timeout, cancelled, ...
+    const error* failure = nullptr;
+
+    // From the reply's Retry-After header, or the error's `retry_after`.
+    std::optional<std::chrono::milliseconds> retry_after;
+};
+
+namespace detail {
+
+// TLS failures that repeat identically on every attempt: a certificate the client rejects, or
+// trust anchors it cannot load. Transports mark them with this error code.
+inline bool is_certificate_failure(const error& e) {
+    return e.error_code == tls_verification_failed;
+}
+
+// One generator per policy (copies share it), so that concurrent calls draw distinct jitter
+// without any global state.
+class jitter_source {
+public:
+    jitter_source() {
+        std::random_device device;
+        const std::uint64_t high = device();
+        engine_.seed((high << 32) ^ device());
+    }
+
+    double next() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return std::generate_canonical<double, 53>(engine_);
+    }
+
+private:
+    std::mutex mutex_;
+    std::mt19937_64 engine_;
+};
+
+} // namespace detail
+
+// The default retry policy: full-jitter exponential backoff with Retry-After, retrying
+// `retry_statuses` and failures that happened before the request left (connection refused or
+// reset while connecting, a TLS handshake cut short), never certificate failures, read timeouts,
+// resets after sending (unless `idempotent`) or cancellation.
+//
+// A retry policy is a replaceable component: any type with
+//
+//     std::optional<std::chrono::milliseconds> next_delay(const attempt_outcome& outcome);
+//
+// returning the delay before the next attempt, or nullopt to stop, works with run_with_retries.
+// This one is stateless apart from its generator and may be shared by concurrent calls.
+//
+//     dbxserve::retry_options o;
+//     o.max_attempts = 3;
+//     dbxserve::retry_policy policy(o);
+class retry_policy {
+public:
+    explicit retry_policy(retry_options options = {}) : options_(std::move(options)) {
+        if (!options_.random) {
+            auto source = std::make_shared<detail::jitter_source>();
+            options_.random = [source] { return source->next(); };
+        }
+    }
+
+    std::optional<std::chrono::milliseconds> next_delay(const attempt_outcome& outcome) const {
+        if (outcome.attempt >= options_.max_attempts || !retryable(outcome)) {
+            return std::nullopt;
+        }
+
+        std::chrono::milliseconds delay = backoff(outcome.attempt);
+        if (options_.honor_retry_after && outcome.retry_after) {
+            const auto asked = std::min(*outcome.retry_after, options_.max_retry_after);
+            delay = std::max(delay, asked);
+        }
+        return delay;
+    }
+
+    // Whether the outcome is worth another attempt, ignoring the attempt count.
+    bool retryable(const attempt_outcome& outcome) const {
+        if (outcome.http_status) {
+            const auto& statuses = options_.retry_statuses;
+            return std::find(statuses.begin(), statuses.end(), *outcome.http_status) !=
+                   statuses.end();
+        }
+        if (outcome.failure == nullptr) {
+            return false;
+        }
+
+        const error& e = *outcome.failure;
+        switch (e.kind) {
+        case error_kind::transport:
+            return !detail::is_certificate_failure(e) &&
+                   (!e.request_may_have_been_sent || options_.idempotent);
+        case error_kind::timeout:
+            // A read timeout may mean the model is still running; a connect timeout has already
+            // spent its whole budget. Both are repeated only for idempotent requests.
+            return options_.idempotent;
+        default:
+            return false;
+        }
+    }
+
+    // The jittered backoff before the retry that follows attempt `attempt`.
+    std::chrono::milliseconds backoff(int attempt) const {
+        const double initial = static_cast<double>(
+            std::max<long long>(0, static_cast<long long>(options_.initial_backoff.count())));
+        const double cap = static_cast<double>(
+            std::max<long long>(0, static_cast<long long>(options_.max_backoff.count())));
+        const double grown = initial * std::pow(options_.multiplier, std::max(0, attempt - 1));
+        const double ceiling = std::isnan(grown) ? cap : std::min(cap, grown);
+
+        double r = options_.random();
+        // Keeps the delay below the ceiling even for a generator that returns 1.0 (LWG 2524),
+        // and maps NaN to 0.
+        r = (r >= 0.0) ? std::min(r, std::nextafter(1.0, 0.0)) : 0.0;
+        return std::chrono::milliseconds(static_cast<long long>(std::floor(r * ceiling)));
+    }
+
+    const retry_options& options() const { return options_; }
+
+private:
+    retry_options options_;
+};
+
+// Never retries: the policy for callers that do their own.
+class no_retry {
+public:
+    std::optional<std::chrono::milliseconds> next_delay(const attempt_outcome&) const {
+        return std::nullopt;
+    }
+};
+
+// Told about each retry before its backoff sleep: the attempt that failed and the delay.
+using retry_observer = std::function<void(int attempt, std::chrono::milliseconds delay)>;
+
+namespace detail {
+
+inline attempt_outcome outcome_of(int attempt, const result<http_response>& got,
+                                  std::chrono::system_clock::time_point now) {
+    attempt_outcome outcome;
+    outcome.attempt = attempt;
+    if (got.ok()) {
+        outcome.response = &got.value();
+        outcome.http_status = got->status;
+        if (got->headers.contains("Retry-After")) {
+            outcome.retry_after = parse_retry_after(got->headers.get("Retry-After"), now);
+        }
+        return outcome;
+    }
+
+    outcome.failure = &got.error();
+    outcome.retry_after = got.error().retry_after;
+    if (got.error().kind == error_kind::http && got.error().http_status != 0) {
+        outcome.http_status = got.error().http_status;
+    }
+    return outcome;
+}
+
+inline std::string describe(const result<http_response>& got) {
+    return got.ok() ? "HTTP " + std::to_string(got->status) : got.error().to_string();
+}
+
+inline error retry_deadline_error(int attempts, const std::optional<result<http_response>>& last) {
+    if (!last) {
+        return make_error(error_kind::timeout, "the call's deadline passed before it was sent");
+    }
+    error e = make_error(error_kind::timeout,
+                         "the call's deadline passed after " + std::to_string(attempts) +
+                             " attempt(s); the last one got " + describe(*last));
+    e.retry_after = outcome_of(attempts, *last, std::chrono::system_clock::now()).retry_after;
+    return e;
+}
+
+inline error retry_cancelled_error() {
+    return make_error(error_kind::cancelled, "call cancelled");
+}
+
+} // namespace detail
+
+// Runs `attempt(n)` (n = 1, 2, ...; it returns result<http_response>) until `policy` stops,
+// sleeping the policy's delay in between. Returns the last result as it is - a retryable reply
+// the retries could not get past comes back as that reply - except that a retry whose delay would
+// reach past `dl` is not waited for, an expired deadline gives `error_kind::timeout`, and a
+// cancel (checked before every attempt and during every sleep) gives `error_kind::cancelled`.
+//
+//     dbxserve::retry_policy policy;
+//     auto reply = dbxserve::run_with_retries(policy, dbxserve::deadline::after(60s), token,
+//                                             [&](int) { return transport.send(request); });
+template <class Policy, class Attempt>
+result<http_response> run_with_retries(Policy& policy, const deadline& dl,
+                                       const cancellation_token& ct, Attempt&& attempt,
+                                       const retry_observer& observer = {}) {
+    std::optional<result<http_response>> last;
+    for (int n = 1;; ++n) {
+        if (ct.cancelled()) {
+            return detail::retry_cancelled_error();
+        }
+        if (dl.expired()) {
+            return detail::retry_deadline_error(n - 1, last);
+        }
+
+        last.emplace(attempt(n));
+        const auto delay =
+            policy.next_delay(detail::outcome_of(n, *last, std::chrono::system_clock::now()));
+        if (!delay) {
+            return std::move(*last);
+        }
+
+        if (dl.expired()) {
+            return detail::retry_deadline_error(n, last);
+        }
+        if (!dl.is_none() && *delay >= dl.remaining()) {
+            return std::move(*last);
+        }
+
+        if (observer) {
+            observer(n, *delay);
+        }
+        if (ct.wait_for(*delay)) {
+            return detail::retry_cancelled_error();
+        }
+    }
+}
+
+} // namespace v0
+} // namespace dbxserve
+// ---- end dbxserve/retry.hpp
 
 namespace dbxserve {
 inline namespace v0 {
@@ -2227,7 +3109,12 @@ struct oauth_m2m_options {
     // After a failed background refresh, wait this long before trying again in the background.
     std::chrono::seconds async_retry_backoff{60};
 
+    // Per attempt at the token endpoint; all attempts of one token request share a one-minute
+    // budget (or the calling query's deadline, when that is sooner).
     std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+
+    // Retries of the token request: 429, 502, 503, 504 and network failures (PROTOCOL 1.6).
+    retry_options token_retry = token_endpoint_retry_options();
 
     // Monotonic clock, replaceable by tests.
     std::function<std::chrono::steady_clock::time_point()> clock;
@@ -2311,6 +3198,7 @@ public:
         if (!options.clock) {
             options.clock = [] { return std::chrono::steady_clock::now(); };
         }
+        state_->retry = retry_policy(options.token_retry);
         state_->options = std::move(options);
     }
 
@@ -2320,8 +3208,11 @@ public:
         state_->hook = std::move(hook);
     }
 
-    // The Authorization header value for the next request.
-    result<std::string> authorization() { return state_->authorization(); }
+    // The Authorization header value for the next request. Waits for a token no longer than the
+    // call's deadline allows, and gives up when the call is cancelled.
+    result<std::string> authorization(const call_context& call = {}) {
+        return state_->authorization(call);
+    }
 
     // The server refused `authorization` (a 401): forget it, so the next call fetches a new token.
     void invalidate(const std::string& authorization) { state_->invalidate(authorization); }
@@ -2342,18 +3233,19 @@ private:
 
     struct state {
         ~state() {
-            // The background refresh uses this object; wait for it (bounded by the request
-            // timeout) rather than let it touch freed memory.
+            // The background refresh uses this object: stop it (it is cancellable at every
+            // step) and wait, rather than let it touch freed memory.
+            shutdown.cancel();
             if (background.joinable()) {
                 background.join();
             }
         }
 
-        result<std::string> authorization() {
+        result<std::string> authorization(const call_context& call) {
             std::unique_lock<std::mutex> lock(mutex);
             for (;;) {
                 const time_point now = options.clock();
-                if (token && now + options.expiry_margin < token->expiry) {
+                if (token_usable(now)) {
                     if (options.async_refresh && now >= token->stale_at && !refreshing &&
                         now >= next_async_attempt) {
                         start_background_refresh();
@@ -2364,8 +3256,12 @@ private:
                 // No usable token. If a refresh (of either kind) is running, its result is what
                 // we need: wait for it instead of sending a second token request.
                 if (refreshing) {
-                    refreshed.wait(lock, [&] { return !refreshing; });
-                    if (last_failure && !token_usable(options.clock())) {
+                    auto waited = wait_for_refresh(lock, call);
+                    if (!waited) {
+                        return waited.error();
+                    }
+                    if (last_failure && !token_usable(options.clock()) &&
+                        !ended_by_its_caller(*last_failure)) {
                         return *last_failure;
                     }
                     continue;
@@ -2373,7 +3269,7 @@ private:
 
                 refreshing = true;
                 lock.unlock();
-                auto fetched = fetch();
+                auto fetched = fetch(call);
                 lock.lock();
                 finish_refresh(fetched);
                 if (!fetched) {
@@ -2381,6 +3277,31 @@ private:
                 }
                 return token->authorization;
             }
+        }
+
+        // Waits in short slices, so that this caller's deadline and cancellation are noticed
+        // while another thread's token request is still running.
+        result<void> wait_for_refresh(std::unique_lock<std::mutex>& lock,
+                                      const call_context& call) {
+            while (refreshing) {
+                if (call.cancel.cancelled()) {
+                    return make_error(error_kind::cancelled, "cancelled while waiting for a token");
+                }
+                if (call.until.expired()) {
+                    return make_error(error_kind::timeout,
+                                      "deadline passed while waiting for an OAuth token");
+                }
+                const auto slice = std::min<std::chrono::milliseconds>(
+                    std::chrono::milliseconds(10), call.until.remaining());
+                refreshed.wait_for(lock, slice);
+            }
+            return {};
+        }
+
+        // A refresh that ended because its own caller gave up says nothing about the token
+        // endpoint: the next waiter then tries for itself.
+        static bool ended_by_its_caller(const error& e) {
+            return e.kind == error_kind::cancelled || e.kind == error_kind::timeout;
         }
 
         bool token_usable(time_point now) const {
@@ -2404,7 +3325,9 @@ private:
             background = std::thread([this] {
                 emit(event_level::debug, "token.refresh.background",
                      "token is in its stale window; refreshing in the background");
-                auto fetched = fetch();
+                call_context background_call;
+                background_call.cancel = shutdown.token();
+                auto fetched = fetch(background_call);
                 if (!fetched) {
                     emit(event_level::warning, "token.refresh.failed",
                          "background token refresh failed: " + fetched.error().to_string());
@@ -2429,7 +3352,7 @@ private:
             refreshed.notify_all();
         }
 
-        result<std::string> endpoint() {
+        result<std::string> endpoint(const deadline& budget) {
             {
                 std::lock_guard<std::mutex> lock(mutex);
                 if (!token_endpoint.empty()) {
@@ -2446,7 +3369,7 @@ private:
             in.discovery_url = options.discovery_url;
             in.account_id = options.account_id;
             in.account_host = options.account_host;
-            in.timeout = options.request_timeout;
+            in.timeout = std::min(options.request_timeout, budget.remaining());
             auto found = detail::discover_endpoints(sender, in, hook);
             if (!found) {
                 return found.error();
@@ -2459,11 +3382,13 @@ private:
         }
 
         // Runs without the mutex held; only one call is in flight at a time (`refreshing`).
-        result<detail::oauth_token> fetch() {
+        result<detail::oauth_token> fetch(const call_context& call) {
             if (!sender) {
                 return make_error(error_kind::auth, "oauth-m2m policy is not bound to a transport");
             }
-            auto url = endpoint();
+            const deadline budget =
+                deadline::after(token_endpoint_retry_budget).earlier_of(call.until);
+            auto url = endpoint(budget);
             if (!url) {
                 return url.error();
             }
@@ -2475,8 +3400,7 @@ private:
             http_request request;
             request.method = "POST";
             request.url = *url;
-            request.connect_timeout = options.request_timeout;
-            request.read_timeout = options.request_timeout;
+            request.cancel = call.cancel;
             request.headers.add("Accept", "application/json");
             request.headers.add("Content-Type", "application/x-www-form-urlencoded");
             // RFC 6749 2.3.1: id and secret are form-encoded before Basic encoding, as the Go
@@ -2488,9 +3412,21 @@ private:
             request.body = form_body();
 
             emit(event_level::info, "token.fetch", "requesting an OAuth token from " + *url);
-            ++token_requests;
-            const time_point sent_at = options.clock();
-            auto response = sender(request);
+            time_point sent_at = options.clock();
+            auto send_once = [&](int) {
+                const auto left = budget.remaining();
+                request.connect_timeout = std::min(options.request_timeout, left);
+                request.read_timeout = std::min(options.request_timeout, left);
+                ++token_requests;
+                sent_at = options.clock();
+                return sender(request);
+            };
+            auto on_retry = [&](int attempt, std::chrono::milliseconds delay) {
+                emit(event_level::warning, "token.retry",
+                     "token request attempt " + std::to_string(attempt) + " failed; retrying in " +
+                         std::to_string(delay.count()) + " ms");
+            };
+            auto response = run_with_retries(retry, budget, call.cancel, send_once, on_retry);
             if (!response) {
                 error e = response.error();
                 e.message = "token request failed: " + e.message;
@@ -2554,6 +3490,8 @@ private:
         }
 
         oauth_m2m_options options;
+        retry_policy retry;
+        cancellation_source shutdown;
         http_sender sender;
         event_hook hook;
 
@@ -2585,12 +3523,13 @@ inline namespace v0 {
 // The token policy concept. A token policy is any type with
 //
 //     void bind(http_sender sender, event_hook hook);   // the client's transport and event hook
-//     result<std::string> authorization();              // the Authorization header value to send
+//     result<std::string> authorization(const call_context& call); // Authorization header value
 //     void invalidate(const std::string& authorization); // the server rejected that value
 //     const char* auth_type() const;                    // "pat", "oauth-m2m", ... (User-Agent)
 //
-// `authorization` is called for every request, from many threads at once, and must be cheap when
-// it has a valid credential cached.
+// `authorization` is called for every attempt, from many threads at once, and must be cheap when
+// it has a valid credential cached; when it has to wait or fetch, it honours the call's deadline
+// and cancellation.
 
 // A fixed bearer token: a personal access token for development, or a token obtained elsewhere.
 // PATs must not be used in production; prefer `oauth_m2m` with a service principal.
@@ -2601,7 +3540,7 @@ public:
 
     void bind(const http_sender&, const event_hook&) {}
 
-    result<std::string> authorization() const { return header_; }
+    result<std::string> authorization(const call_context& = {}) const { return header_; }
 
     void invalidate(const std::string&) {}
 
@@ -2652,8 +3591,8 @@ public:
         std::visit([&](auto& p) { p.bind(sender, hook); }, policy_);
     }
 
-    result<std::string> authorization() {
-        return std::visit([](auto& p) { return p.authorization(); }, policy_);
+    result<std::string> authorization(const call_context& call = {}) {
+        return std::visit([&](auto& p) { return p.authorization(call); }, policy_);
     }
 
     void invalidate(const std::string& authorization) {
@@ -2674,224 +3613,575 @@ private:
 } // namespace v0
 } // namespace dbxserve
 // ---- end dbxserve/auth/default_credentials.hpp
-// ---- begin dbxserve/cancellation.hpp
+// ---- begin dbxserve/client.hpp
 
+#include <future>
+
+
+// ---- begin dbxserve/detail/sse.hpp
+
+
+
+// Server-sent events (the `text/event-stream` format serving endpoints stream in), read
+// incrementally: the transport hands over the body in pieces of any size, and every complete
+// event is passed on as soon as its blank line arrives. Follows the WHATWG event-stream
+// interpretation rules, with one leniency: an event whose blank line never came is still
+// delivered at the end of the body, because some servers close the stream right after the last
+// `data:` line.
 
 namespace dbxserve {
 inline namespace v0 {
 namespace detail {
 
-// The state one cancellation_source shares with its tokens and registrations.
-class cancellation_state {
-public:
-    bool cancelled() const {
-        std::lock_guard<std::mutex> lock(mutex_);
-        return cancelled_;
-    }
+struct sse_event {
+    // The `event:` field; empty when the event had none (the SSE default type, "message").
+    std::string event;
 
-    // Runs every registered callback on the calling thread, each outside the lock, so a callback
-    // may register, unregister or cancel again without deadlocking.
-    void cancel() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        if (cancelled_) {
-            return;
-        }
-        cancelled_ = true;
-        changed_.notify_all();
+    // The `data:` lines, joined with "\n".
+    std::string data;
 
-        running_thread_ = std::this_thread::get_id();
-        while (!callbacks_.empty()) {
-            entry next = std::move(callbacks_.front());
-            callbacks_.erase(callbacks_.begin());
-            running_ = next.id;
-            lock.unlock();
-
-            next.callback();
-
-            lock.lock();
-            running_ = 0;
-            changed_.notify_all();
-        }
-        running_thread_ = std::thread::id();
-    }
-
-    // Returns 0 when the callback already ran because the state was cancelled.
-    std::uint64_t add(std::function<void()> callback) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        if (cancelled_) {
-            lock.unlock();
-            callback();
-            return 0;
-        }
-        const std::uint64_t id = ++last_id_;
-        callbacks_.push_back(entry{id, std::move(callback)});
-        return id;
-    }
-
-    // Waiting for a callback that runs on another thread lets the caller free what it captured;
-    // a callback that unregisters itself must not wait for its own return.
-    void remove(std::uint64_t id) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        for (auto it = callbacks_.begin(); it != callbacks_.end(); ++it) {
-            if (it->id == id) {
-                callbacks_.erase(it);
-                return;
-            }
-        }
-        if (running_thread_ == std::this_thread::get_id()) {
-            return;
-        }
-        changed_.wait(lock, [&] { return running_ != id; });
-    }
-
-    bool wait_until(std::chrono::steady_clock::time_point until) const {
-        std::unique_lock<std::mutex> lock(mutex_);
-        return changed_.wait_until(lock, until, [&] { return cancelled_; });
-    }
-
-private:
-    struct entry {
-        std::uint64_t id;
-        std::function<void()> callback;
-    };
-
-    mutable std::mutex mutex_;
-    mutable std::condition_variable changed_;
-    bool cancelled_ = false;
-    std::vector<entry> callbacks_;
-    std::uint64_t last_id_ = 0;
-    std::uint64_t running_ = 0;
-    std::thread::id running_thread_;
+    // The last `id:` the stream sent, as SSE prescribes: it carries over to later events.
+    std::string id;
 };
 
-// Longer waits are cut to this, so that adding them to now() cannot overflow the clock.
-constexpr std::chrono::hours longest_wait{24 * 365};
+inline bool operator==(const sse_event& a, const sse_event& b) {
+    return a.event == b.event && a.data == b.data && a.id == b.id;
+}
+inline bool operator!=(const sse_event& a, const sse_event& b) {
+    return !(a == b);
+}
+
+// OpenAI-style streams, which serving endpoints follow, end with `data: [DONE]`; it is not JSON,
+// so the caller checks for it before parsing.
+inline bool is_done_sentinel(const sse_event& event) {
+    return event.data == "[DONE]";
+}
+
+class sse_parser {
+public:
+    static constexpr std::size_t default_max_event_bytes = 8 * 1024 * 1024;
+
+    // `max_event_bytes` bounds the memory one event may take: its `data:` lines and the line
+    // being read. Comment lines never count, as they are skipped rather than buffered.
+    explicit sse_parser(std::size_t max_event_bytes = default_max_event_bytes)
+        : max_event_bytes_(max_event_bytes) {}
+
+    // Parses the next piece of the body and calls `on_event(const sse_event&)` for every event
+    // it completes. `on_event` returns false to stop (or returns nothing to go on); feed then
+    // returns false, and the parser ignores the rest of the stream until `finish` or `reset`.
+    // Fails with `error_kind::parse` when an event outgrows the limit; the parser then keeps
+    // failing until `finish` or `reset`.
+    template <class OnEvent>
+    result<bool> feed(std::string_view bytes, OnEvent&& on_event) {
+        if (failure_) {
+            return *failure_;
+        }
+        if (stopped_) {
+            return false;
+        }
+
+        if (!skip_bom(bytes)) {
+            return *failure_;
+        }
+
+        while (!bytes.empty()) {
+            // A CR ends a line at once, so an LF right after it, perhaps in the next piece,
+            // belongs to the same line end.
+            if (after_cr_) {
+                after_cr_ = false;
+                if (bytes.front() == '\n') {
+                    bytes.remove_prefix(1);
+                    continue;
+                }
+            }
+
+            const auto end = bytes.find_first_of("\r\n");
+            if (!append(bytes.substr(0, end))) {
+                return *failure_;
+            }
+            if (end == std::string_view::npos) {
+                break;
+            }
+
+            after_cr_ = bytes[end] == '\r';
+            bytes.remove_prefix(end + 1);
+            if (!end_line(on_event)) {
+                stopped_ = true;
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // Ends the body: delivers what is still pending, a last line without a line end included,
+    // and leaves the parser ready for a new stream. Returns false when `on_event` stopped, now
+    // or earlier.
+    template <class OnEvent>
+    result<bool> finish(OnEvent&& on_event) {
+        if (failure_) {
+            auto failure = std::move(*failure_);
+            reset();
+            return failure;
+        }
+        if (stopped_) {
+            reset();
+            return false;
+        }
+
+        if (bom_matched_ > 0 && !append(std::string_view(bom, bom_matched_))) {
+            auto failure = std::move(*failure_);
+            reset();
+            return failure;
+        }
+
+        bool go_on = true;
+        if (in_comment_ || !line_.empty()) {
+            go_on = end_line(on_event);
+        }
+        if (go_on) {
+            go_on = dispatch(on_event);
+        }
+        reset();
+        return go_on;
+    }
+
+    // Forgets everything, the last event id included, as for a new stream.
+    void reset() {
+        std::string().swap(line_);
+        current_ = sse_event{};
+        has_data_ = false;
+        in_comment_ = false;
+        after_cr_ = false;
+        at_start_ = true;
+        bom_matched_ = 0;
+        stopped_ = false;
+        failure_.reset();
+        retry_ms_.reset();
+    }
+
+    // The memory the parser holds for the event it is reading, in bytes of buffer capacity. It
+    // stays near the size of one event, however long the stream.
+    std::size_t buffered_bytes() const {
+        return line_.capacity() + current_.data.capacity() + current_.event.capacity() +
+               current_.id.capacity();
+    }
+
+    // The reconnection time from the last valid `retry:` field, in milliseconds.
+    std::optional<std::int64_t> retry_ms() const { return retry_ms_; }
+
+    std::size_t max_event_bytes() const { return max_event_bytes_; }
+
+private:
+    static constexpr const char bom[] = "\xEF\xBB\xBF";
+    static constexpr std::size_t bom_size = 3;
+
+    // A buffer that once held a huge event is released, so one such event does not pin its
+    // memory for the rest of a long stream.
+    static constexpr std::size_t kept_capacity = 64 * 1024;
+
+    static void clear_buffer(std::string& buffer) {
+        if (buffer.capacity() > kept_capacity) {
+            std::string().swap(buffer);
+        } else {
+            buffer.clear();
+        }
+    }
+
+    // Drops a UTF-8 byte order mark at the very start of the stream, even when it arrives split
+    // over several pieces. Bytes that only looked like its start are content.
+    bool skip_bom(std::string_view& bytes) {
+        while (at_start_ && !bytes.empty()) {
+            if (bytes.front() == bom[bom_matched_]) {
+                bytes.remove_prefix(1);
+                ++bom_matched_;
+                if (bom_matched_ == bom_size) {
+                    at_start_ = false;
+                    bom_matched_ = 0;
+                }
+                continue;
+            }
+
+            at_start_ = false;
+            const auto held = std::string_view(bom, bom_matched_);
+            bom_matched_ = 0;
+            return append(held);
+        }
+        return true;
+    }
+
+    // Adds bytes of the current line, which contain no line end.
+    bool append(std::string_view bytes) {
+        if (bytes.empty()) {
+            return true;
+        }
+        at_start_ = false;
+
+        if (line_.empty() && !in_comment_ && bytes.front() == ':') {
+            in_comment_ = true;
+        }
+        if (in_comment_) {
+            return true;
+        }
+
+        const std::size_t held = line_.size() + current_.data.size() + current_.event.size();
+        if (bytes.size() > max_event_bytes_ || held > max_event_bytes_ - bytes.size()) {
+            failure_ =
+                make_error(error_kind::parse, "server-sent event exceeds the limit of " +
+                                                  std::to_string(max_event_bytes_) + " bytes");
+            return false;
+        }
+        line_.append(bytes.data(), bytes.size());
+        return true;
+    }
+
+    template <class OnEvent>
+    bool end_line(OnEvent& on_event) {
+        if (in_comment_) {
+            in_comment_ = false;
+            return true;
+        }
+        if (line_.empty()) {
+            return dispatch(on_event);
+        }
+
+        take_field(line_);
+        clear_buffer(line_);
+        return true;
+    }
+
+    void take_field(std::string_view line) {
+        const auto colon = line.find(':');
+        const auto name = line.substr(0, colon);
+        auto value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+        if (!value.empty() && value.front() == ' ') {
+            value.remove_prefix(1);
+        }
+
+        if (name == "data") {
+            if (has_data_) {
+                current_.data += '\n';
+            }
+            current_.data.append(value.data(), value.size());
+            has_data_ = true;
+        } else if (name == "event") {
+            current_.event.assign(value.data(), value.size());
+        } else if (name == "id") {
+            // An id with a NUL could not be sent back in a Last-Event-ID header.
+            if (value.find('\0') == std::string_view::npos) {
+                current_.id.assign(value.data(), value.size());
+            }
+        } else if (name == "retry") {
+            take_retry(value);
+        }
+    }
+
+    void take_retry(std::string_view value) {
+        if (value.empty() || value.size() > 18) {
+            return;
+        }
+        std::int64_t ms = 0;
+        for (char c : value) {
+            if (c < '0' || c > '9') {
+                return;
+            }
+            ms = ms * 10 + (c - '0');
+        }
+        retry_ms_ = ms;
+    }
+
+    // A blank line: an event with at least one `data:` line is complete. One without (a lone
+    // `event:` line, or keep-alive blank lines) is dropped.
+    template <class OnEvent>
+    bool dispatch(OnEvent& on_event) {
+        if (!has_data_) {
+            clear_buffer(current_.event);
+            return true;
+        }
+
+        bool go_on = true;
+        if constexpr (std::is_void_v<std::invoke_result_t<OnEvent&, const sse_event&>>) {
+            on_event(static_cast<const sse_event&>(current_));
+        } else {
+            go_on = static_cast<bool>(on_event(static_cast<const sse_event&>(current_)));
+        }
+
+        clear_buffer(current_.data);
+        clear_buffer(current_.event);
+        has_data_ = false;
+        return go_on;
+    }
+
+    std::size_t max_event_bytes_;
+    std::string line_;
+    sse_event current_;
+    bool has_data_ = false;
+    bool in_comment_ = false;
+    bool after_cr_ = false;
+    bool at_start_ = true;
+    std::size_t bom_matched_ = 0;
+    bool stopped_ = false;
+    std::optional<error> failure_;
+    std::optional<std::int64_t> retry_ms_;
+};
+
+} // namespace detail
+} // namespace v0
+} // namespace dbxserve
+// ---- end dbxserve/detail/sse.hpp
+// ---- begin dbxserve/executor.hpp
+
+#include <deque>
+
+namespace dbxserve {
+inline namespace v0 {
+
+// The executor concept: any type with
+//
+//     void post(std::function<void()> task);
+//
+// that runs `task` once, soon, on some thread other than the caller's (it may run before post
+// returns), and is safe to call from many threads. The library's asynchronous calls run their
+// work through one; thread_pool below is the default, and an engine can pass its own job system.
+
+namespace detail {
+
+// A thread must not join itself. When the last owner of a pool or timer lets go from inside one of
+// its own tasks, that one thread is released to finish its loop on the shared state instead;
+// every other thread is joined.
+inline void join_or_release(std::thread& thread) {
+    if (!thread.joinable()) {
+        return;
+    }
+    if (thread.get_id() == std::this_thread::get_id()) {
+        thread.detach();
+        return;
+    }
+    thread.join();
+}
 
 } // namespace detail
 
-// Keeps a callback registered with a cancellation_token; destroying it (or calling `reset`)
-// unregisters the callback, waiting first if the callback is running on another thread right now.
-// Move-only.
-class cancellation_registration {
+// A fixed set of worker threads running posted tasks in order of posting. The destructor runs
+// every task already queued (and any they post), then joins the workers. Neither copyable nor
+// movable; share one through std::shared_ptr.
+//
+//     auto pool = std::make_shared<dbxserve::thread_pool>(4);
+//     pool->post([] { do_work(); });
+class thread_pool {
 public:
-    cancellation_registration() = default;
-    cancellation_registration(std::shared_ptr<detail::cancellation_state> state, std::uint64_t id)
-        : state_(std::move(state)), id_(id) {}
-
-    cancellation_registration(cancellation_registration&& other) noexcept
-        : state_(std::move(other.state_)), id_(std::exchange(other.id_, 0)) {}
-
-    cancellation_registration& operator=(cancellation_registration&& other) noexcept {
-        if (this != &other) {
-            reset();
-            state_ = std::move(other.state_);
-            id_ = std::exchange(other.id_, 0);
+    explicit thread_pool(std::size_t threads = 2) : state_(std::make_shared<state>()) {
+        threads = std::max<std::size_t>(1, threads);
+        workers_.reserve(threads);
+        for (std::size_t i = 0; i < threads; ++i) {
+            workers_.emplace_back([shared = state_] { shared->work(); });
         }
-        return *this;
     }
 
-    cancellation_registration(const cancellation_registration&) = delete;
-    cancellation_registration& operator=(const cancellation_registration&) = delete;
+    thread_pool(const thread_pool&) = delete;
+    thread_pool& operator=(const thread_pool&) = delete;
 
-    ~cancellation_registration() { reset(); }
-
-    // After this returns the callback is not running (unless on this very thread) and never will.
-    void reset() {
-        if (state_ && id_ != 0) {
-            state_->remove(id_);
+    ~thread_pool() {
+        {
+            std::lock_guard<std::mutex> lock(state_->mutex);
+            state_->stopping = true;
         }
-        state_.reset();
-        id_ = 0;
+        state_->wake.notify_all();
+
+        for (auto& worker : workers_) {
+            detail::join_or_release(worker);
+        }
+    }
+
+    void post(std::function<void()> task) {
+        {
+            std::lock_guard<std::mutex> lock(state_->mutex);
+            state_->queue.push_back(std::move(task));
+        }
+        state_->wake.notify_one();
+    }
+
+    std::size_t size() const { return workers_.size(); }
+
+private:
+    struct state {
+        void work() {
+            std::unique_lock<std::mutex> lock(mutex);
+            for (;;) {
+                wake.wait(lock, [&] { return stopping || !queue.empty(); });
+                if (queue.empty()) {
+                    return;
+                }
+                std::function<void()> task = std::move(queue.front());
+                queue.pop_front();
+                lock.unlock();
+
+                // What the task captured is released before relocking: its destructors may post.
+                task();
+                task = nullptr;
+
+                lock.lock();
+            }
+        }
+
+        std::mutex mutex;
+        std::condition_variable wake;
+        std::deque<std::function<void()>> queue;
+        bool stopping = false;
+    };
+
+    std::shared_ptr<state> state_;
+    std::vector<std::thread> workers_;
+};
+
+namespace detail {
+
+class timer_state {
+public:
+    using time_point = std::chrono::steady_clock::time_point;
+    using key = std::pair<time_point, std::uint64_t>;
+
+    key add(time_point when, std::function<void()> callback) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const key k{when, ++last_id_};
+        pending_.emplace(k, std::move(callback));
+        wake_.notify_all();
+        return k;
+    }
+
+    // True when the callback was still pending and now never runs; otherwise waits until a run in
+    // progress on another thread has returned.
+    bool cancel(const key& k) {
+        std::function<void()> dropped;
+        std::unique_lock<std::mutex> lock(mutex_);
+        const auto it = pending_.find(k);
+        if (it != pending_.end()) {
+            dropped = std::move(it->second);
+            pending_.erase(it);
+            lock.unlock();
+            return true;
+        }
+        if (running_thread_ != std::this_thread::get_id()) {
+            wake_.wait(lock, [&] { return running_ != k.second; });
+        }
+        return false;
+    }
+
+    void stop() {
+        std::map<key, std::function<void()>> dropped;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+            dropped.swap(pending_);
+        }
+        wake_.notify_all();
+    }
+
+    void run() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        running_thread_ = std::this_thread::get_id();
+        while (!stopping_) {
+            if (pending_.empty()) {
+                wake_.wait(lock);
+                continue;
+            }
+            const auto first = pending_.begin();
+            const time_point now = std::chrono::steady_clock::now();
+            if (first->first.first > now) {
+                // Waking at least hourly keeps a far-future time point from overflowing the wait.
+                wake_.wait_until(lock, std::min(first->first.first, now + std::chrono::hours(1)));
+                continue;
+            }
+
+            std::function<void()> callback = std::move(first->second);
+            running_ = first->first.second;
+            pending_.erase(first);
+            lock.unlock();
+
+            callback();
+            callback = nullptr;
+
+            lock.lock();
+            running_ = 0;
+            wake_.notify_all();
+        }
     }
 
 private:
-    std::shared_ptr<detail::cancellation_state> state_;
-    std::uint64_t id_ = 0;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::map<key, std::function<void()>> pending_;
+    std::uint64_t last_id_ = 0;
+    std::uint64_t running_ = 0;
+    std::thread::id running_thread_;
+    bool stopping_ = false;
 };
 
-// Observes whether a call was cancelled. Cheap to copy; a default-constructed token is never
-// cancelled. Safe to use from many threads.
-//
-//     dbxserve::cancellation_source source;
-//     auto token = source.token();
-//     auto abort_read = token.on_cancel([&] { socket.close(); });
-//     if (token.wait_for(std::chrono::seconds(2))) { /* cancelled during the sleep */ }
-class cancellation_token {
+} // namespace detail
+
+// Names one callback scheduled on a timer_service. Copyable; a default-constructed handle names
+// nothing.
+class timer_handle {
 public:
-    cancellation_token() = default;
-    explicit cancellation_token(std::shared_ptr<detail::cancellation_state> state)
-        : state_(std::move(state)) {}
+    timer_handle() = default;
+    timer_handle(std::weak_ptr<detail::timer_state> service, detail::timer_state::key key)
+        : service_(std::move(service)), key_(key) {}
 
-    bool cancelled() const { return state_ && state_->cancelled(); }
+    // After this returns the callback is not running (unless this is the callback itself) and
+    // will not run. Returns true when it stopped a callback that had not started.
+    bool cancel() const {
+        const auto service = service_.lock();
+        return service && service->cancel(key_);
+    }
 
-    // Whether this token can ever become cancelled.
-    bool can_be_cancelled() const { return state_ != nullptr; }
+private:
+    std::weak_ptr<detail::timer_state> service_;
+    detail::timer_state::key key_{};
+};
 
-    // Sleeps for `duration`, waking as soon as the token is cancelled. Returns true when
-    // cancelled, so a backoff sleep ends within milliseconds of a cancel.
+// One thread that runs callbacks at points of the monotonic clock, in time order (ties in order
+// of scheduling). Keep callbacks short: they run one after another on that thread. The destructor
+// drops the callbacks still pending and joins the thread.
+//
+//     dbxserve::timer_service timers;
+//     auto fire = timers.schedule_at(dl.when(), [source]() mutable { source.cancel(); });
+//     ...
+//     fire.cancel();  // the call finished first
+class timer_service {
+public:
+    using time_point = std::chrono::steady_clock::time_point;
+
+    timer_service() : state_(std::make_shared<detail::timer_state>()) {
+        thread_ = std::thread([shared = state_] { shared->run(); });
+    }
+
+    timer_service(const timer_service&) = delete;
+    timer_service& operator=(const timer_service&) = delete;
+
+    ~timer_service() {
+        state_->stop();
+        detail::join_or_release(thread_);
+    }
+
+    timer_handle schedule_at(time_point when, std::function<void()> callback) {
+        return timer_handle(state_, state_->add(when, std::move(callback)));
+    }
+
     template <class Rep, class Period>
-    bool wait_for(std::chrono::duration<Rep, Period> duration) const {
-        if (duration <= duration.zero()) {
-            return cancelled();
-        }
-        const auto wait = duration < detail::longest_wait
-                              ? std::chrono::ceil<std::chrono::steady_clock::duration>(duration)
-                              : std::chrono::steady_clock::duration(detail::longest_wait);
-        const auto until = std::chrono::steady_clock::now() + wait;
-        if (!state_) {
-            std::this_thread::sleep_until(until);
-            return false;
-        }
-        return state_->wait_until(until);
-    }
-
-    // Runs `callback` once when the token is cancelled, on the cancelling thread, or right now
-    // on this thread if it already is. Keep the returned registration alive for as long as the
-    // callback may run: its destructor unregisters and waits for a running callback to return.
-    //
-    //     auto registration = token.on_cancel([&] { connection.abort(); });
-    [[nodiscard]] cancellation_registration on_cancel(std::function<void()> callback) const {
-        if (!state_) {
-            return {};
-        }
-        const std::uint64_t id = state_->add(std::move(callback));
-        if (id == 0) {
-            return {};
-        }
-        return cancellation_registration(state_, id);
+    timer_handle schedule_after(std::chrono::duration<Rep, Period> delay,
+                                std::function<void()> callback) {
+        const auto when = std::chrono::steady_clock::now() +
+                          std::chrono::ceil<std::chrono::steady_clock::duration>(delay);
+        return schedule_at(when, std::move(callback));
     }
 
 private:
-    std::shared_ptr<detail::cancellation_state> state_;
-};
-
-// Cancels the tokens it hands out. Copies share one state, so any copy can cancel.
-//
-//     dbxserve::cancellation_source source;
-//     std::thread worker([token = source.token()] { run_call(token); });
-//     source.cancel();  // the call returns error_kind::cancelled promptly
-class cancellation_source {
-public:
-    cancellation_source() : state_(std::make_shared<detail::cancellation_state>()) {}
-
-    cancellation_token token() const { return cancellation_token(state_); }
-
-    // Idempotent. Runs the registered callbacks on this thread before returning.
-    void cancel() { state_->cancel(); }
-
-    bool cancelled() const { return state_->cancelled(); }
-
-private:
-    std::shared_ptr<detail::cancellation_state> state_;
+    std::shared_ptr<detail::timer_state> state_;
+    std::thread thread_;
 };
 
 } // namespace v0
 } // namespace dbxserve
-// ---- end dbxserve/cancellation.hpp
-// ---- begin dbxserve/client.hpp
-
-
-
+// ---- end dbxserve/executor.hpp
 // ---- begin dbxserve/model/model.hpp
 
 // Every request and response type of the serving APIs.
@@ -5371,6 +6661,22 @@ struct client_options {
 
     // Sent as X-Databricks-Workspace-Id when set.
     std::string workspace_id;
+
+    // Overall deadline of a call that sets none in its `call_options`: covers token fetches,
+    // every attempt and the waits between retries.
+    std::chrono::milliseconds call_timeout{std::chrono::minutes(10)};
+
+    // What the default retry policy retries, and how long it waits: 429 and 503 and failures
+    // before the request was sent, up to 5 attempts, full-jitter backoff from 1 s to 60 s,
+    // Retry-After honoured.
+    retry_options retry;
+
+    // Worker threads of the executor that runs the `*_async` calls, created on first use.
+    std::size_t async_threads = 2;
+
+    // Runs the `*_async` calls instead of the client's own threads, e.g. a game engine's job
+    // system. It must run every task it is given, on any thread.
+    std::function<void(std::function<void()>)> executor;
 };
 
 // A parsed JSON reply of `invoke`, for payloads the typed model does not cover.
@@ -5423,20 +6729,267 @@ inline bool valid_endpoint_name(std::string_view name) {
 
 } // namespace detail
 
-// Queries Databricks serving endpoints. `Transport` moves bytes (see transport.hpp), `TokenPolicy`
-// supplies the Authorization header (see auth/static_token.hpp); `dbxserve::client` is the usual
-// combination, made by `dbxserve::make_client`. Safe to use from many threads at once.
+namespace detail {
+
+// The reply type each request type is answered with.
+template <class Request>
+struct response_of;
+template <>
+struct response_of<chat_request> {
+    using type = chat_completion;
+};
+template <>
+struct response_of<completion_request> {
+    using type = completion_response;
+};
+template <>
+struct response_of<embedding_request> {
+    using type = embedding_response;
+};
+template <>
+struct response_of<tabular_request> {
+    using type = prediction_response;
+};
+template <>
+struct response_of<chat_agent_request> {
+    using type = chat_agent_response;
+};
+template <>
+struct response_of<responses_request> {
+    using type = responses_response;
+};
+
+// The chunk type and accumulator of each streamable request type.
+template <class Request>
+struct stream_traits;
+template <>
+struct stream_traits<chat_request> {
+    using chunk = chat_completion_chunk;
+    using accumulator = chat_stream_accumulator;
+    static bool terminal(const chunk& c) {
+        return std::any_of(c.choices.begin(), c.choices.end(),
+                           [](const chat_chunk_choice& choice) { return choice.finish_reason; });
+    }
+};
+template <>
+struct stream_traits<chat_agent_request> {
+    using chunk = chat_agent_chunk;
+    using accumulator = chat_agent_stream_accumulator;
+    static bool terminal(const chunk& c) { return c.finish_reason.has_value(); }
+};
+template <>
+struct stream_traits<responses_request> {
+    using chunk = responses_stream_event;
+    using accumulator = responses_stream_accumulator;
+    static bool terminal(const chunk& c) { return c.is_completed(); }
+};
+
+// One call's deadline and cancellation. The caller's token and a timer at the deadline both
+// cancel an internal source, so a stalled server or a slow token endpoint cannot hold the call
+// past its deadline: the transport sees the cancellation and drops the connection.
+class call_scope {
+public:
+    call_scope(const call_options& call, std::chrono::milliseconds default_timeout,
+               timer_service& timers)
+        : until_(deadline::after(call.timeout.value_or(default_timeout))),
+          expired_(std::make_shared<std::atomic<bool>>(false)) {
+        cancellation_source source = source_;
+        link_ = call.cancel.on_cancel([source]() mutable { source.cancel(); });
+        auto expired = expired_;
+        timer_ = timers.schedule_at(until_.when(), [source, expired]() mutable {
+            expired->store(true);
+            source.cancel();
+        });
+    }
+
+    call_scope(const call_scope&) = delete;
+    call_scope& operator=(const call_scope&) = delete;
+
+    ~call_scope() {
+        timer_.cancel();
+        link_.reset();
+    }
+
+    call_context context() const { return call_context{until_, source_.token()}; }
+    const deadline& until() const { return until_; }
+    cancellation_token token() const { return source_.token(); }
+
+    // A cancellation that the deadline caused is reported as what it is: a timeout.
+    error finish(error e) const {
+        if (e.kind == error_kind::cancelled && expired_->load()) {
+            e.kind = error_kind::timeout;
+            e.message = "the call's deadline passed (" + e.message + ")";
+        }
+        return e;
+    }
+
+private:
+    deadline until_;
+    cancellation_source source_;
+    std::shared_ptr<std::atomic<bool>> expired_;
+    cancellation_registration link_;
+    timer_handle timer_;
+};
+
+inline bool needs_new_token(const http_response& response) {
+    if (response.status == 401) {
+        return true;
+    }
+    // Some gateways answer an expired token with 403 rather than 401.
+    if (response.status != 403) {
+        return false;
+    }
+    std::string text = ascii_lower(response.body);
+    return text.find("expired") != std::string::npos && text.find("token") != std::string::npos;
+}
+
+// Bodies kept in memory while streaming: an error reply, or a 2xx reply that is not an event
+// stream (a server that ignored "stream": true). Events themselves are never buffered whole.
+constexpr std::size_t max_buffered_error_body = 1 << 20;
+constexpr std::size_t max_buffered_plain_body = 16 << 20;
+
+// Turns the bytes of one streaming attempt into typed chunks for the caller.
+template <class Request, class OnChunk>
+class stream_sink {
+public:
+    using traits = stream_traits<Request>;
+    using chunk_type = typename traits::chunk;
+
+    explicit stream_sink(OnChunk& on_chunk) : on_chunk_(on_chunk) {}
+
+    response_sink sink() {
+        response_sink s;
+        s.on_head = [this](int status, const header_list& headers) {
+            return on_head(status, headers);
+        };
+        s.on_data = [this](std::string_view bytes) { return on_data(bytes); };
+        return s;
+    }
+
+    bool on_head(int status, const header_list& headers) {
+        // A new attempt (after a 401 or a 429) starts from nothing.
+        status_ = status;
+        body_.clear();
+        parser_.reset();
+        accumulator_ = typename traits::accumulator();
+        complete_ = false;
+        const std::string type = ascii_lower(headers.get("Content-Type"));
+        event_stream_ = ok() && type.find("text/event-stream") != std::string::npos;
+        return true;
+    }
+
+    bool on_data(std::string_view bytes) {
+        if (!event_stream_) {
+            const std::size_t cap = ok() ? max_buffered_plain_body : max_buffered_error_body;
+            if (body_.size() + bytes.size() > cap) {
+                failure_ = make_error(error_kind::parse, "reply body exceeds the buffering limit");
+                return !ok(); // keep reading an error reply: its head is what matters
+            }
+            body_.append(bytes.data(), bytes.size());
+            return true;
+        }
+        auto fed = parser_.feed(bytes, [this](const sse_event& event) { return on_event(event); });
+        if (!fed) {
+            failure_ = fed.error();
+            return false;
+        }
+        return *fed;
+    }
+
+    // Called when the body ended normally: an event the server did not terminate still counts.
+    void finish() {
+        if (event_stream_ && !failure_ && !stopped_) {
+            auto done = parser_.finish([this](const sse_event& event) { return on_event(event); });
+            if (!done) {
+                failure_ = done.error();
+            }
+        }
+    }
+
+    bool ok() const { return status_ >= 200 && status_ <= 299; }
+    bool event_stream() const { return event_stream_; }
+    bool stopped_by_caller() const { return stopped_; }
+    bool complete() const { return complete_; }
+    const std::optional<error>& failure() const { return failure_; }
+    std::string& body() { return body_; }
+    auto result() const { return accumulator_.result(); }
+
+private:
+    bool on_event(const sse_event& event) {
+        if (is_done_sentinel(event)) {
+            complete_ = true;
+            return true;
+        }
+        if (event.data.empty()) {
+            return true;
+        }
+        auto parsed = parse_stream_chunk<chunk_type>(event.data);
+        if (!parsed) {
+            failure_ = parsed.error();
+            return false;
+        }
+        accumulator_.add(*parsed);
+        complete_ = complete_ || traits::terminal(*parsed);
+        if (!on_chunk_(*parsed)) {
+            stopped_ = true;
+            return false;
+        }
+        return true;
+    }
+
+    OnChunk& on_chunk_;
+    int status_ = 0;
+    bool event_stream_ = false;
+    bool complete_ = false;
+    bool stopped_ = false;
+    std::string body_;
+    sse_parser parser_;
+    typename traits::accumulator accumulator_;
+    std::optional<error> failure_;
+};
+
+// The sink type of a buffered (non-streaming) call: never dereferenced.
+struct buffered_reply {
+    response_sink sink() { return {}; }
+    bool ok() const { return true; }
+    bool event_stream() const { return true; }
+    std::string& body() { return unused; }
+    std::string unused;
+};
+
+constexpr buffered_reply* no_sink() {
+    return nullptr;
+}
+
+} // namespace detail
+
+// Queries Databricks serving endpoints. `Transport` moves bytes (see transport.hpp),
+// `TokenPolicy` supplies the Authorization header (see auth/static_token.hpp), `RetryPolicy`
+// decides what is retried (see retry.hpp); `dbxserve::client` is the usual combination, made by
+// `dbxserve::make_client`. Safe to use from many threads at once; copies share one client.
 //
 //     auto client = dbxserve::make_client();          // environment / ~/.databrickscfg
 //     if (!client) { ... client.error().to_string() ... }
-//     auto reply = client->query("my-agent", dbxserve::chat_request::from_user("Hello"));
-template <class Transport, class TokenPolicy>
+//     dbxserve::chat_request request;
+//     request.messages.push_back(dbxserve::chat_message::user("Hello"));
+//     auto reply = client->query("my-agent", request);
+//
+// Every call takes optional `call_options` (cancellation, overall timeout) and has an async twin
+// returning a std::future or taking a completion callback.
+template <class Transport, class TokenPolicy, class RetryPolicy = retry_policy>
 class basic_client {
 public:
     // Fails with a config error when `host` is not a usable https:// URL (plain http:// is
     // accepted for loopback test servers only).
     static result<basic_client> create(std::string host, Transport transport, TokenPolicy policy,
                                        client_options options = {}) {
+        RetryPolicy retry = default_retry(options);
+        return create(std::move(host), std::move(transport), std::move(policy), std::move(options),
+                      std::move(retry));
+    }
+
+    static result<basic_client> create(std::string host, Transport transport, TokenPolicy policy,
+                                       client_options options, RetryPolicy retry) {
         while (!host.empty() && host.back() == '/') {
             host.pop_back();
         }
@@ -5444,34 +6997,41 @@ public:
         if (!secure) {
             return secure.error();
         }
-        return basic_client(std::move(host), std::move(transport), std::move(policy),
-                            std::move(options));
+        return basic_client(std::make_shared<state>(std::move(host), std::move(transport),
+                                                    std::move(policy), std::move(options),
+                                                    std::move(retry)));
     }
 
-    result<chat_completion> query(std::string_view endpoint, const chat_request& request) {
-        return typed_query<chat_completion>(endpoint, request);
+    result<chat_completion> query(std::string_view endpoint, const chat_request& request,
+                                  const call_options& call = {}) const {
+        return typed_query(endpoint, request, call);
     }
-    result<completion_response> query(std::string_view endpoint,
-                                      const completion_request& request) {
-        return typed_query<completion_response>(endpoint, request);
+    result<completion_response> query(std::string_view endpoint, const completion_request& request,
+                                      const call_options& call = {}) const {
+        return typed_query(endpoint, request, call);
     }
-    result<embedding_response> query(std::string_view endpoint, const embedding_request& request) {
-        return typed_query<embedding_response>(endpoint, request);
+    result<embedding_response> query(std::string_view endpoint, const embedding_request& request,
+                                     const call_options& call = {}) const {
+        return typed_query(endpoint, request, call);
     }
-    result<prediction_response> query(std::string_view endpoint, const tabular_request& request) {
-        return typed_query<prediction_response>(endpoint, request);
+    result<prediction_response> query(std::string_view endpoint, const tabular_request& request,
+                                      const call_options& call = {}) const {
+        return typed_query(endpoint, request, call);
     }
-    result<chat_agent_response> query(std::string_view endpoint,
-                                      const chat_agent_request& request) {
-        return typed_query<chat_agent_response>(endpoint, request);
+    result<chat_agent_response> query(std::string_view endpoint, const chat_agent_request& request,
+                                      const call_options& call = {}) const {
+        return typed_query(endpoint, request, call);
     }
-    result<responses_response> query(std::string_view endpoint, const responses_request& request) {
-        return typed_query<responses_response>(endpoint, request);
+    result<responses_response> query(std::string_view endpoint, const responses_request& request,
+                                     const call_options& call = {}) const {
+        return typed_query(endpoint, request, call);
     }
 
     // Sends any JSON body and returns the JSON reply, for fields and formats the model lacks.
-    result<raw_response> invoke(std::string_view endpoint, const nlohmann::json& body) {
-        auto response = post_invocation(endpoint, detail::serialize(body));
+    result<raw_response> invoke(std::string_view endpoint, const nlohmann::json& body,
+                                const call_options& call = {}) const {
+        detail::call_scope scope(call, state_->options.call_timeout, *state_->timers);
+        auto response = execute(endpoint, detail::serialize(body), scope, detail::no_sink());
         if (!response) {
             return response.error();
         }
@@ -5486,27 +7046,151 @@ public:
         return raw_response{std::move(parsed), make_response_meta(*response)};
     }
 
-    const std::string& host() const { return host_; }
-    TokenPolicy& token_policy() { return policy_; }
-    Transport& transport() { return *transport_; }
+    // Streams a chat, ChatAgent or ResponsesAgent reply: sends "stream": true and calls
+    // `on_chunk` with each typed chunk as it arrives (return false to stop early). Returns the
+    // chunks joined into the reply a plain query would have returned; after an early stop, what
+    // arrived until then. Nothing buffers the whole stream.
+    //
+    //     auto reply = client.stream("chat", request, [](const dbxserve::chat_completion_chunk& c)
+    //     {
+    //         std::cout << c.text() << std::flush;
+    //         return true;
+    //     });
+    template <class Request, class OnChunk>
+    auto stream(std::string_view endpoint, Request request, OnChunk&& on_chunk,
+                const call_options& call = {}) const
+        -> result<typename detail::response_of<Request>::type> {
+        using reply_type = typename detail::response_of<Request>::type;
+        request.stream = true;
+        const nlohmann::json body = request;
 
-private:
-    basic_client(std::string host, Transport transport, TokenPolicy policy, client_options options)
-        : host_(std::move(host)), transport_(std::make_shared<Transport>(std::move(transport))),
-          policy_(std::move(policy)), options_(std::move(options)) {
-        // The policy keeps the transport alive through its own handle, so a background token
-        // refresh stays valid when the client is moved.
-        auto shared = transport_;
-        policy_.bind([shared](const http_request& r) { return shared->send(r); },
-                     options_.on_event);
-        user_agent_ = options_.user_agent_product.empty() ? "" : options_.user_agent_product + " ";
-        user_agent_ += std::string("dbxserve/") + version() + " cpp/" +
-                       std::to_string(detail::cpp_standard()) + " os/" + detail::os_name() +
-                       " auth/" + policy_.auth_type();
+        detail::call_scope scope(call, state_->options.call_timeout, *state_->timers);
+        detail::stream_sink<Request, std::remove_reference_t<OnChunk>> sink(on_chunk);
+        auto response = execute(endpoint, detail::serialize(body), scope, &sink);
+        if (sink.stopped_by_caller()) {
+            return sink.result();
+        }
+        if (sink.failure() && sink.ok()) {
+            return *sink.failure();
+        }
+        if (!response) {
+            return response.error();
+        }
+
+        if (!sink.event_stream()) {
+            return parse_response<reply_type>(*response); // the server ignored "stream": true
+        }
+        sink.finish();
+        if (sink.failure()) {
+            return *sink.failure();
+        }
+        if (!sink.complete()) {
+            error e = make_error(error_kind::transport, "the stream ended before it was complete");
+            e.request_may_have_been_sent = true;
+            e.http_status = response->status;
+            e.request_id = response->headers.get("x-request-id");
+            return e;
+        }
+        reply_type reply = sink.result();
+        reply.meta = make_response_meta(*response);
+        return reply;
     }
 
-    template <class Response, class Request>
-    result<Response> typed_query(std::string_view endpoint, const Request& request) {
+    // Async twins: the call runs on the client's executor and its result arrives through a
+    // std::future, or through `on_done` (called on an executor thread).
+    template <class Request>
+    auto query_async(std::string_view endpoint, Request request, call_options call = {}) const
+        -> std::future<result<typename detail::response_of<Request>::type>> {
+        return run_async<typename detail::response_of<Request>::type>(
+            [self = *this, ep = std::string(endpoint), request = std::move(request), call] {
+                return self.query(ep, request, call);
+            });
+    }
+    template <class Request, class OnDone>
+    void query_async(std::string_view endpoint, Request request, OnDone on_done,
+                     call_options call = {}) const {
+        post([self = *this, ep = std::string(endpoint), request = std::move(request), call,
+              on_done = std::move(on_done)]() mutable { on_done(self.query(ep, request, call)); });
+    }
+
+    std::future<result<raw_response>> invoke_async(std::string_view endpoint, nlohmann::json body,
+                                                   call_options call = {}) const {
+        return run_async<raw_response>([self = *this, ep = std::string(endpoint),
+                                        body = std::move(body),
+                                        call] { return self.invoke(ep, body, call); });
+    }
+    template <class OnDone>
+    void invoke_async(std::string_view endpoint, nlohmann::json body, OnDone on_done,
+                      call_options call = {}) const {
+        post([self = *this, ep = std::string(endpoint), body = std::move(body), call,
+              on_done = std::move(on_done)]() mutable { on_done(self.invoke(ep, body, call)); });
+    }
+
+    // `on_chunk` runs on an executor thread.
+    template <class Request, class OnChunk>
+    auto stream_async(std::string_view endpoint, Request request, OnChunk on_chunk,
+                      call_options call = {}) const
+        -> std::future<result<typename detail::response_of<Request>::type>> {
+        return run_async<typename detail::response_of<Request>::type>(
+            [self = *this, ep = std::string(endpoint), request = std::move(request),
+             on_chunk = std::move(on_chunk),
+             call]() mutable { return self.stream(ep, request, on_chunk, call); });
+    }
+    template <class Request, class OnChunk, class OnDone>
+    void stream_async(std::string_view endpoint, Request request, OnChunk on_chunk, OnDone on_done,
+                      call_options call = {}) const {
+        post([self = *this, ep = std::string(endpoint), request = std::move(request),
+              on_chunk = std::move(on_chunk), on_done = std::move(on_done),
+              call]() mutable { on_done(self.stream(ep, request, on_chunk, call)); });
+    }
+
+    const std::string& host() const { return state_->host; }
+    TokenPolicy& token_policy() const { return state_->policy; }
+    Transport& transport() const { return *state_->transport; }
+
+private:
+    struct state {
+        state(std::string h, Transport t, TokenPolicy p, client_options o, RetryPolicy r)
+            : host(std::move(h)), transport(std::make_shared<Transport>(std::move(t))),
+              policy(std::move(p)), retry(std::move(r)), options(std::move(o)),
+              timers(std::make_shared<timer_service>()) {
+            // The policy keeps the transport alive through its own handle, so a background
+            // token refresh never outlives what it sends with.
+            auto shared = transport;
+            policy.bind([shared](const http_request& req) { return shared->send(req); },
+                        options.on_event);
+            user_agent = options.user_agent_product.empty() ? "" : options.user_agent_product + " ";
+            user_agent += std::string("dbxserve/") + version() + " cpp/" +
+                          std::to_string(detail::cpp_standard()) + " os/" + detail::os_name() +
+                          " auth/" + policy.auth_type();
+        }
+
+        std::string host;
+        std::shared_ptr<Transport> transport;
+        TokenPolicy policy;
+        RetryPolicy retry;
+        client_options options;
+        std::string user_agent;
+        std::shared_ptr<timer_service> timers;
+
+        std::mutex pool_mutex;
+        std::shared_ptr<thread_pool> pool; // created by the first async call
+    };
+
+    explicit basic_client(std::shared_ptr<state> s) : state_(std::move(s)) {}
+
+    static RetryPolicy default_retry(const client_options& options) {
+        if constexpr (std::is_constructible_v<RetryPolicy, retry_options>) {
+            return RetryPolicy(options.retry);
+        } else {
+            return RetryPolicy();
+        }
+    }
+
+    template <class Request>
+    auto typed_query(std::string_view endpoint, const Request& request,
+                     const call_options& call) const
+        -> result<typename detail::response_of<Request>::type> {
         if constexpr (std::is_same_v<Request, tabular_request>) {
             auto valid = request.validate();
             if (!valid) {
@@ -5514,14 +7198,19 @@ private:
             }
         }
         const nlohmann::json body = request;
-        auto response = post_invocation(endpoint, detail::serialize(body));
+        detail::call_scope scope(call, state_->options.call_timeout, *state_->timers);
+        auto response = execute(endpoint, detail::serialize(body), scope, detail::no_sink());
         if (!response) {
             return response.error();
         }
-        return parse_response<Response>(*response);
+        return parse_response<typename detail::response_of<Request>::type>(*response);
     }
 
-    result<http_response> post_invocation(std::string_view endpoint, std::string body) {
+    // One invocation: authorisation, the attempts the retry policy allows, and the mapping of
+    // the final reply to a value or an error. `sink` is null for buffered replies.
+    template <class Sink>
+    result<http_response> execute(std::string_view endpoint, std::string body,
+                                  const detail::call_scope& scope, Sink* sink) const {
         if (!detail::valid_endpoint_name(endpoint)) {
             return make_error(error_kind::invalid_input,
                               "invalid serving endpoint name '" + std::string(endpoint) +
@@ -5530,964 +7219,126 @@ private:
 
         http_request request;
         request.method = "POST";
-        request.url = host_ + "/serving-endpoints/" + std::string(endpoint) + "/invocations";
-        request.connect_timeout = options_.connect_timeout;
-        request.read_timeout = options_.read_timeout;
-        for (const auto& [name, value] : options_.default_headers) {
+        request.url = state_->host + "/serving-endpoints/" + std::string(endpoint) + "/invocations";
+        for (const auto& [name, value] : state_->options.default_headers) {
             request.headers.add(name, value);
         }
-        request.headers.set("Accept", "application/json");
+        request.headers.set("Accept", sink != nullptr ? "text/event-stream" : "application/json");
         request.headers.set("Content-Type", "application/json");
-        request.headers.set("User-Agent", user_agent_);
-        if (!options_.workspace_id.empty()) {
-            request.headers.set("X-Databricks-Workspace-Id", options_.workspace_id);
+        request.headers.set("User-Agent", state_->user_agent);
+        if (!state_->options.workspace_id.empty()) {
+            request.headers.set("X-Databricks-Workspace-Id", state_->options.workspace_id);
         }
         request.body = std::move(body);
+        request.cancel = scope.token();
 
-        auto response = send_authorized(request);
+        auto attempt = [&](int) { return send_authorized(request, scope, sink); };
+        auto on_retry = [&](int n, std::chrono::milliseconds delay) {
+            emit(event_level::warning, "http.retry",
+                 "attempt " + std::to_string(n) + " at " + request.url + " failed; retrying in " +
+                     std::to_string(delay.count()) + " ms");
+        };
+        auto response =
+            run_with_retries(state_->retry, scope.until(), scope.token(), attempt, on_retry);
         if (!response) {
-            return response;
+            return scope.finish(response.error());
         }
         if (response->status < 200 || response->status > 299) {
-            return detail::error_from_response(*response);
+            error e = detail::error_from_response(*response);
+            e.retry_after = parse_retry_after(response->headers.get("Retry-After"),
+                                              std::chrono::system_clock::now());
+            return e;
         }
         return response;
     }
 
-    // Attaches the token and sends. A 401 means the server no longer accepts a token we still
-    // considered valid (revoked, or rotated early): drop it and try once more with a fresh one.
-    result<http_response> send_authorized(http_request& request) {
-        if (!detail::same_origin(request.url, host_)) {
+    // Attaches the token and sends. A 401 (or a 403 saying the token expired) means the server
+    // no longer accepts a token we still considered valid (revoked, or rotated early): drop it
+    // and send once more with a fresh one.
+    template <class Sink>
+    result<http_response> send_authorized(http_request& request, const detail::call_scope& scope,
+                                          Sink* sink) const {
+        if (!detail::same_origin(request.url, state_->host)) {
             return make_error(error_kind::invalid_input,
-                              "refusing to send the token to a host other than " + host_);
+                              "refusing to send the token to a host other than " + state_->host);
         }
 
         std::string used;
-        http_response unauthorized;
-        for (int attempt = 0; attempt < 2; ++attempt) {
-            auto authorization = policy_.authorization();
+        for (int round = 0;; ++round) {
+            auto authorization = state_->policy.authorization(scope.context());
             if (!authorization) {
-                return authorization.error();
-            }
-            if (attempt == 1 && *authorization == used) {
-                break; // the policy has nothing newer to offer
+                return scope.finish(authorization.error());
             }
             used = *authorization;
             request.headers.set("Authorization", used);
-            emit(event_level::debug, "http.request", request.method + " " + request.url);
 
-            auto response = transport_->send(request);
+            const auto left = scope.until().remaining();
+            request.connect_timeout = std::min(state_->options.connect_timeout, left);
+            request.read_timeout = std::min(state_->options.read_timeout, left);
+            emit(event_level::debug, "http.request", request.method + " " + request.url);
+            auto response = sink != nullptr ? state_->transport->send(request, sink->sink())
+                                            : state_->transport->send(request);
             if (!response) {
                 return response;
+            }
+            if (sink != nullptr && !sink->ok()) {
+                response->body = std::move(sink->body()); // the error reply, for its details
+            } else if (sink != nullptr && !sink->event_stream()) {
+                response->body = sink->body();
             }
             emit(event_level::debug, "http.response",
                  std::to_string(response->status) + " " + request.url + " request-id " +
                      response->headers.get("x-request-id"));
-            if (response->status != 401 || attempt == 1) {
+
+            if (round > 0 || !detail::needs_new_token(*response)) {
                 return response;
             }
-            policy_.invalidate(used);
-            unauthorized = std::move(*response);
+            state_->policy.invalidate(used);
+            auto fresh = state_->policy.authorization(scope.context());
+            if (!fresh || *fresh == used) {
+                return response; // the policy has nothing newer to offer
+            }
         }
-        return unauthorized;
+    }
+
+    template <class Reply, class Work>
+    std::future<result<Reply>> run_async(Work work) const {
+        auto promise = std::make_shared<std::promise<result<Reply>>>();
+        auto future = promise->get_future();
+        post([promise, work = std::move(work)]() mutable { promise->set_value(work()); });
+        return future;
+    }
+
+    template <class Task>
+    void post(Task task) const {
+        if (state_->options.executor) {
+            state_->options.executor(std::function<void()>(std::move(task)));
+            return;
+        }
+        std::shared_ptr<thread_pool> pool;
+        {
+            std::lock_guard<std::mutex> lock(state_->pool_mutex);
+            if (!state_->pool) {
+                state_->pool = std::make_shared<thread_pool>(
+                    std::max<std::size_t>(1, state_->options.async_threads));
+            }
+            pool = state_->pool;
+        }
+        pool->post(std::function<void()>(std::move(task)));
     }
 
     void emit(event_level level, const char* name, std::string message) const {
-        if (options_.on_event) {
-            options_.on_event(event{level, name, std::move(message)});
+        if (state_->options.on_event) {
+            state_->options.on_event(event{level, name, std::move(message)});
         }
     }
 
-    std::string host_;
-    std::shared_ptr<Transport> transport_;
-    TokenPolicy policy_;
-    client_options options_;
-    std::string user_agent_;
+    std::shared_ptr<state> state_;
 };
 
 } // namespace v0
 } // namespace dbxserve
 // ---- end dbxserve/client.hpp
-// ---- begin dbxserve/deadline.hpp
-
-
-namespace dbxserve {
-inline namespace v0 {
-
-// A point on the monotonic clock by which a call must return, or none. Wall-clock changes do not
-// move it.
-//
-//     auto dl = dbxserve::deadline::after(std::chrono::seconds(30));
-//     while (!dl.expired()) { token.wait_for(std::min(dl.remaining(), step)); }
-class deadline {
-public:
-    using clock = std::chrono::steady_clock;
-    using time_point = clock::time_point;
-
-    // What `remaining()` reports for no deadline: far away, yet small enough to add to now().
-    static constexpr std::chrono::milliseconds unbounded{std::chrono::hours(24 * 365 * 10)};
-
-    deadline() = default;
-
-    static deadline none() { return deadline(); }
-
-    // A duration of `unbounded` or more means no deadline.
-    template <class Rep, class Period>
-    static deadline after(std::chrono::duration<Rep, Period> duration) {
-        if (duration >= unbounded) {
-            return none();
-        }
-        return at(clock::now() + std::chrono::ceil<clock::duration>(duration));
-    }
-
-    static deadline at(time_point when) {
-        deadline d;
-        d.when_ = when;
-        d.none_ = false;
-        return d;
-    }
-
-    bool is_none() const { return none_; }
-
-    bool expired() const { return !none_ && clock::now() >= when_; }
-
-    // Rounded up, so it is zero exactly when the deadline has expired; `unbounded` for none.
-    std::chrono::milliseconds remaining() const {
-        if (none_) {
-            return unbounded;
-        }
-        const auto left = when_ - clock::now();
-        if (left <= clock::duration::zero()) {
-            return std::chrono::milliseconds(0);
-        }
-        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left);
-        return ms < unbounded ? ms : unbounded;
-    }
-
-    // The time point; meaningless (time_point::max()) for none.
-    time_point when() const { return none_ ? time_point::max() : when_; }
-
-    // The sooner of two deadlines, e.g. a call's own deadline and a retry budget.
-    deadline earlier_of(const deadline& other) const {
-        if (none_) {
-            return other;
-        }
-        if (other.none_) {
-            return *this;
-        }
-        return when_ <= other.when_ ? *this : other;
-    }
-
-private:
-    time_point when_{};
-    bool none_ = true;
-};
-
-} // namespace v0
-} // namespace dbxserve
-// ---- end dbxserve/deadline.hpp
-// ---- begin dbxserve/executor.hpp
-
-#include <deque>
-
-namespace dbxserve {
-inline namespace v0 {
-
-// The executor concept: any type with
-//
-//     void post(std::function<void()> task);
-//
-// that runs `task` once, soon, on some thread other than the caller's (it may run before post
-// returns), and is safe to call from many threads. The library's asynchronous calls run their
-// work through one; thread_pool below is the default, and an engine can pass its own job system.
-
-namespace detail {
-
-// A thread must not join itself. When the last owner of a pool or timer lets go from inside one of
-// its own tasks, that one thread is released to finish its loop on the shared state instead;
-// every other thread is joined.
-inline void join_or_release(std::thread& thread) {
-    if (!thread.joinable()) {
-        return;
-    }
-    if (thread.get_id() == std::this_thread::get_id()) {
-        thread.detach();
-        return;
-    }
-    thread.join();
-}
-
-} // namespace detail
-
-// A fixed set of worker threads running posted tasks in order of posting. The destructor runs
-// every task already queued (and any they post), then joins the workers. Neither copyable nor
-// movable; share one through std::shared_ptr.
-//
-//     auto pool = std::make_shared<dbxserve::thread_pool>(4);
-//     pool->post([] { do_work(); });
-class thread_pool {
-public:
-    explicit thread_pool(std::size_t threads = 2) : state_(std::make_shared<state>()) {
-        threads = std::max<std::size_t>(1, threads);
-        workers_.reserve(threads);
-        for (std::size_t i = 0; i < threads; ++i) {
-            workers_.emplace_back([shared = state_] { shared->work(); });
-        }
-    }
-
-    thread_pool(const thread_pool&) = delete;
-    thread_pool& operator=(const thread_pool&) = delete;
-
-    ~thread_pool() {
-        {
-            std::lock_guard<std::mutex> lock(state_->mutex);
-            state_->stopping = true;
-        }
-        state_->wake.notify_all();
-
-        for (auto& worker : workers_) {
-            detail::join_or_release(worker);
-        }
-    }
-
-    void post(std::function<void()> task) {
-        {
-            std::lock_guard<std::mutex> lock(state_->mutex);
-            state_->queue.push_back(std::move(task));
-        }
-        state_->wake.notify_one();
-    }
-
-    std::size_t size() const { return workers_.size(); }
-
-private:
-    struct state {
-        void work() {
-            std::unique_lock<std::mutex> lock(mutex);
-            for (;;) {
-                wake.wait(lock, [&] { return stopping || !queue.empty(); });
-                if (queue.empty()) {
-                    return;
-                }
-                std::function<void()> task = std::move(queue.front());
-                queue.pop_front();
-                lock.unlock();
-
-                // What the task captured is released before relocking: its destructors may post.
-                task();
-                task = nullptr;
-
-                lock.lock();
-            }
-        }
-
-        std::mutex mutex;
-        std::condition_variable wake;
-        std::deque<std::function<void()>> queue;
-        bool stopping = false;
-    };
-
-    std::shared_ptr<state> state_;
-    std::vector<std::thread> workers_;
-};
-
-namespace detail {
-
-class timer_state {
-public:
-    using time_point = std::chrono::steady_clock::time_point;
-    using key = std::pair<time_point, std::uint64_t>;
-
-    key add(time_point when, std::function<void()> callback) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        const key k{when, ++last_id_};
-        pending_.emplace(k, std::move(callback));
-        wake_.notify_all();
-        return k;
-    }
-
-    // True when the callback was still pending and now never runs; otherwise waits until a run in
-    // progress on another thread has returned.
-    bool cancel(const key& k) {
-        std::function<void()> dropped;
-        std::unique_lock<std::mutex> lock(mutex_);
-        const auto it = pending_.find(k);
-        if (it != pending_.end()) {
-            dropped = std::move(it->second);
-            pending_.erase(it);
-            lock.unlock();
-            return true;
-        }
-        if (running_thread_ != std::this_thread::get_id()) {
-            wake_.wait(lock, [&] { return running_ != k.second; });
-        }
-        return false;
-    }
-
-    void stop() {
-        std::map<key, std::function<void()>> dropped;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            stopping_ = true;
-            dropped.swap(pending_);
-        }
-        wake_.notify_all();
-    }
-
-    void run() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        running_thread_ = std::this_thread::get_id();
-        while (!stopping_) {
-            if (pending_.empty()) {
-                wake_.wait(lock);
-                continue;
-            }
-            const auto first = pending_.begin();
-            const time_point now = std::chrono::steady_clock::now();
-            if (first->first.first > now) {
-                // Waking at least hourly keeps a far-future time point from overflowing the wait.
-                wake_.wait_until(lock, std::min(first->first.first, now + std::chrono::hours(1)));
-                continue;
-            }
-
-            std::function<void()> callback = std::move(first->second);
-            running_ = first->first.second;
-            pending_.erase(first);
-            lock.unlock();
-
-            callback();
-            callback = nullptr;
-
-            lock.lock();
-            running_ = 0;
-            wake_.notify_all();
-        }
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::map<key, std::function<void()>> pending_;
-    std::uint64_t last_id_ = 0;
-    std::uint64_t running_ = 0;
-    std::thread::id running_thread_;
-    bool stopping_ = false;
-};
-
-} // namespace detail
-
-// Names one callback scheduled on a timer_service. Copyable; a default-constructed handle names
-// nothing.
-class timer_handle {
-public:
-    timer_handle() = default;
-    timer_handle(std::weak_ptr<detail::timer_state> service, detail::timer_state::key key)
-        : service_(std::move(service)), key_(key) {}
-
-    // After this returns the callback is not running (unless this is the callback itself) and
-    // will not run. Returns true when it stopped a callback that had not started.
-    bool cancel() const {
-        const auto service = service_.lock();
-        return service && service->cancel(key_);
-    }
-
-private:
-    std::weak_ptr<detail::timer_state> service_;
-    detail::timer_state::key key_{};
-};
-
-// One thread that runs callbacks at points of the monotonic clock, in time order (ties in order
-// of scheduling). Keep callbacks short: they run one after another on that thread. The destructor
-// drops the callbacks still pending and joins the thread.
-//
-//     dbxserve::timer_service timers;
-//     auto fire = timers.schedule_at(dl.when(), [source]() mutable { source.cancel(); });
-//     ...
-//     fire.cancel();  // the call finished first
-class timer_service {
-public:
-    using time_point = std::chrono::steady_clock::time_point;
-
-    timer_service() : state_(std::make_shared<detail::timer_state>()) {
-        thread_ = std::thread([shared = state_] { shared->run(); });
-    }
-
-    timer_service(const timer_service&) = delete;
-    timer_service& operator=(const timer_service&) = delete;
-
-    ~timer_service() {
-        state_->stop();
-        detail::join_or_release(thread_);
-    }
-
-    timer_handle schedule_at(time_point when, std::function<void()> callback) {
-        return timer_handle(state_, state_->add(when, std::move(callback)));
-    }
-
-    template <class Rep, class Period>
-    timer_handle schedule_after(std::chrono::duration<Rep, Period> delay,
-                                std::function<void()> callback) {
-        const auto when = std::chrono::steady_clock::now() +
-                          std::chrono::ceil<std::chrono::steady_clock::duration>(delay);
-        return schedule_at(when, std::move(callback));
-    }
-
-private:
-    std::shared_ptr<detail::timer_state> state_;
-    std::thread thread_;
-};
-
-} // namespace v0
-} // namespace dbxserve
-// ---- end dbxserve/executor.hpp
-// ---- begin dbxserve/retry.hpp
-
-#include <cmath>
-#include <random>
-
-
-namespace dbxserve {
-inline namespace v0 {
-namespace detail {
-
-inline bool is_blank(char c) {
-    return c == ' ' || c == '\t';
-}
-
-inline std::string_view trim_blanks(std::string_view text) {
-    while (!text.empty() && is_blank(text.front())) {
-        text.remove_prefix(1);
-    }
-    while (!text.empty() && is_blank(text.back())) {
-        text.remove_suffix(1);
-    }
-    return text;
-}
-
-// Runs of blanks count as one separator: asctime pads a one-digit day with a second space.
-inline std::vector<std::string_view> split_blanks(std::string_view text) {
-    std::vector<std::string_view> words;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        while (i < text.size() && is_blank(text[i])) {
-            ++i;
-        }
-        const std::size_t start = i;
-        while (i < text.size() && !is_blank(text[i])) {
-            ++i;
-        }
-        if (i > start) {
-            words.push_back(text.substr(start, i - start));
-        }
-    }
-    return words;
-}
-
-inline bool all_digits(std::string_view text) {
-    return !text.empty() &&
-           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// Saturates at `limit`, so an absurd header cannot overflow.
-inline long long digits_value(std::string_view digits, long long limit) {
-    long long value = 0;
-    for (char c : digits) {
-        value = std::min(limit, value * 10 + (c - '0'));
-    }
-    return value;
-}
-
-// 1..12, or 0 for anything else.
-inline int month_number(std::string_view name) {
-    constexpr const char* names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    for (int i = 0; i < 12; ++i) {
-        if (header_list::equal(name, names[i])) {
-            return i + 1;
-        }
-    }
-    return 0;
-}
-
-// Accepts the short and the long names in every form: senders mix them up, and the day name
-// carries no information the date does not.
-inline bool is_day_name(std::string_view name) {
-    constexpr const char* names[] = {"Mon",      "Tue",    "Wed",      "Thu",     "Fri",
-                                     "Sat",      "Sun",    "Monday",   "Tuesday", "Wednesday",
-                                     "Thursday", "Friday", "Saturday", "Sunday"};
-    return std::any_of(std::begin(names), std::end(names),
-                       [&](const char* day) { return header_list::equal(name, day); });
-}
-
-inline bool is_leap_year(long long year) {
-    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-}
-
-inline int days_in_month(long long year, int month) {
-    constexpr int lengths[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return (month == 2 && is_leap_year(year)) ? 29 : lengths[month - 1];
-}
-
-// Days from 1970-01-01 to a date of the proleptic Gregorian calendar, for years from 1 on: whole
-// years of 365 days plus one per leap year passed, then the months and days of the last year.
-inline long long days_from_civil(long long year, int month, int day) {
-    const auto leap_years_through = [](long long y) { return y / 4 - y / 100 + y / 400; };
-    constexpr int days_before_month[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-
-    long long days = 365 * (year - 1970) + leap_years_through(year - 1) - leap_years_through(1969);
-    days += days_before_month[month - 1] + ((month > 2 && is_leap_year(year)) ? 1 : 0);
-    return days + (day - 1);
-}
-
-// The calendar year containing a day counted from 1970-01-01.
-inline long long year_of_day(long long days) {
-    long long year = days >= 0 ? 1969 + days / 366 : 1969 + days / 365 - 1;
-    year = std::max(1LL, year);
-    while (days_from_civil(year + 1, 1, 1) <= days) {
-        ++year;
-    }
-    return year;
-}
-
-struct civil_time {
-    long long year = 0;
-    int month = 0;
-    int day = 0;
-    int hour = 0;
-    int minute = 0;
-    int second = 0;
-};
-
-inline bool two_digits(std::string_view text, int& value) {
-    if (text.size() != 2 || !all_digits(text)) {
-        return false;
-    }
-    value = (text[0] - '0') * 10 + (text[1] - '0');
-    return true;
-}
-
-inline bool parse_clock(std::string_view text, civil_time& t) {
-    return text.size() == 8 && text[2] == ':' && text[5] == ':' &&
-           two_digits(text.substr(0, 2), t.hour) && two_digits(text.substr(3, 2), t.minute) &&
-           two_digits(text.substr(6, 2), t.second);
-}
-
-inline bool parse_day(std::string_view text, civil_time& t) {
-    if (text.empty() || text.size() > 2 || !all_digits(text)) {
-        return false;
-    }
-    t.day = static_cast<int>(digits_value(text, 99));
-    return true;
-}
-
-inline bool is_gmt(std::string_view zone) {
-    return header_list::equal(zone, "GMT") || header_list::equal(zone, "UTC");
-}
-
-// RFC 9110 5.6.7: a two-digit year more than 50 years in the future means the most recent past
-// year with those digits, so the year is taken from the century window around now.
-inline long long expand_two_digit_year(int yy, long long now_year) {
-    long long year = now_year - now_year % 100 + yy;
-    if (year > now_year + 50) {
-        year -= 100;
-    } else if (year <= now_year - 50) {
-        year += 100;
-    }
-    return year;
-}
-
-inline bool parse_year(std::string_view text, long long now_year, civil_time& t) {
-    int yy = 0;
-    if (two_digits(text, yy)) {
-        t.year = expand_two_digit_year(yy, now_year);
-        return true;
-    }
-    if (text.size() == 4 && all_digits(text)) {
-        t.year = digits_value(text, 9999);
-        return true;
-    }
-    return false;
-}
-
-inline bool parse_date_words(const std::vector<std::string_view>& w, long long now_year,
-                             civil_time& t) {
-    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-    if (w.size() == 6 && w[0].size() > 1 && w[0].back() == ',') {
-        t.month = month_number(w[2]);
-        return is_day_name(w[0].substr(0, w[0].size() - 1)) && parse_day(w[1], t) && t.month != 0 &&
-               w[3].size() == 4 && parse_year(w[3], now_year, t) && parse_clock(w[4], t) &&
-               is_gmt(w[5]);
-    }
-
-    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
-    if (w.size() == 4 && w[0].size() > 1 && w[0].back() == ',') {
-        const std::string_view date = w[1];
-        const auto first = date.find('-');
-        const auto second = date.find('-', first == std::string_view::npos ? 0 : first + 1);
-        if (first == std::string_view::npos || second == std::string_view::npos) {
-            return false;
-        }
-        t.month = month_number(date.substr(first + 1, second - first - 1));
-        return is_day_name(w[0].substr(0, w[0].size() - 1)) &&
-               parse_day(date.substr(0, first), t) && t.month != 0 &&
-               parse_year(date.substr(second + 1), now_year, t) && parse_clock(w[2], t) &&
-               is_gmt(w[3]);
-    }
-
-    // asctime: "Sun Nov  6 08:49:37 1994"
-    if (w.size() == 5) {
-        t.month = month_number(w[1]);
-        return is_day_name(w[0]) && t.month != 0 && parse_day(w[2], t) && parse_clock(w[3], t) &&
-               w[4].size() == 4 && parse_year(w[4], now_year, t);
-    }
-    return false;
-}
-
-// Seconds since the Unix epoch of an HTTP-date in any of the three forms RFC 9110 allows.
-inline std::optional<long long> parse_http_date(std::string_view text, long long now_unix) {
-    const long long now_days = now_unix >= 0 ? now_unix / 86400 : (now_unix - 86399) / 86400;
-    civil_time t;
-    if (!parse_date_words(split_blanks(text), year_of_day(now_days), t)) {
-        return std::nullopt;
-    }
-
-    // 60 admits a leap second; it simply lands on the next minute.
-    const bool valid = t.year >= 1 && t.day >= 1 && t.day <= days_in_month(t.year, t.month) &&
-                       t.hour <= 23 && t.minute <= 59 && t.second <= 60;
-    if (!valid) {
-        return std::nullopt;
-    }
-    return days_from_civil(t.year, t.month, t.day) * 86400 + t.hour * 3600 + t.minute * 60 +
-           t.second;
-}
-
-// "12" or, leniently, "1.5": whole milliseconds, the fraction cut after three digits.
-inline std::optional<std::chrono::milliseconds> parse_delta_seconds(std::string_view text) {
-    const auto dot = text.find('.');
-    const std::string_view whole = text.substr(0, dot);
-    const std::string_view fraction =
-        dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
-    if (!all_digits(whole) || (dot != std::string_view::npos && !all_digits(fraction))) {
-        return std::nullopt;
-    }
-
-    // A billion seconds (31 years) is as good as forever, and keeps the arithmetic in range.
-    long long ms = digits_value(whole, 1000000000LL) * 1000;
-    long long scale = 100;
-    for (std::size_t i = 0; i < fraction.size() && i < 3; ++i, scale /= 10) {
-        ms += (fraction[i] - '0') * scale;
-    }
-    return std::chrono::milliseconds(ms);
-}
-
-} // namespace detail
-
-// Reads a Retry-After header value: delay-seconds ("120", leniently also "1.5") or an HTTP-date in
-// any RFC 9110 form, measured from `now`. A date in the past gives 0; anything else, nullopt.
-//
-//     auto wait = dbxserve::parse_retry_after(response.headers.get("Retry-After"),
-//                                             std::chrono::system_clock::now());
-inline std::optional<std::chrono::milliseconds>
-parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
-    value = detail::trim_blanks(value);
-    if (value.empty()) {
-        return std::nullopt;
-    }
-    if (value.front() >= '0' && value.front() <= '9') {
-        return detail::parse_delta_seconds(value);
-    }
-
-    // system_clock counts from the Unix epoch on every platform C++ runs on (guaranteed in C++20).
-    const long long now_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-    const long long now_unix = now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000;
-    const auto date = detail::parse_http_date(value, now_unix);
-    if (!date) {
-        return std::nullopt;
-    }
-    return std::chrono::milliseconds(std::max(0LL, *date * 1000 - now_ms));
-}
-
-// When and how often to retry. The defaults suit `/invocations` (PROTOCOL 5.2, 8).
-struct retry_options {
-    // Attempts in total, the first included; 1 means never retry.
-    int max_attempts = 5;
-
-    // Full-jitter exponential backoff: the delay before retry n is uniform in
-    // [0, min(max_backoff, initial_backoff * multiplier^(n-1))).
-    std::chrono::milliseconds initial_backoff{1000};
-    std::chrono::milliseconds max_backoff{std::chrono::seconds(60)};
-    double multiplier = 2.0;
-
-    // Replies with these statuses are retried; the server did not run the request.
-    std::vector<int> retry_statuses{429, 503};
-
-    // A larger Retry-After than the backoff replaces it, but never beyond max_retry_after.
-    bool honor_retry_after = true;
-    std::chrono::milliseconds max_retry_after{std::chrono::minutes(5)};
-
-    // Whether repeating the request is harmless (a token request). Only then are failures that
-    // may have happened after the request left - resets, read timeouts - retried: repeating an
-    // invocation could run the model twice.
-    bool idempotent = false;
-
-    // Uniform in [0, 1); empty means a per-policy generator seeded from std::random_device.
-    std::function<double()> random;
-};
-
-// How long a single token request may be retried in total (PROTOCOL 1.6); pass it to
-// run_with_retries as `deadline::after(token_endpoint_retry_budget)`.
-constexpr std::chrono::seconds token_endpoint_retry_budget{60};
-
-// The token endpoint's retry numbers (PROTOCOL 1.6): 429, 502, 503, 504 and network failures,
-// from 1 s doubling to 60 s. Token requests are idempotent, so failures after sending are retried
-// too. The attempt limit is only a backstop; the budget normally ends the retries first.
-inline retry_options token_endpoint_retry_options() {
-    retry_options options;
-    options.max_attempts = 10;
-    options.initial_backoff = std::chrono::seconds(1);
-    options.max_backoff = std::chrono::seconds(60);
-    options.multiplier = 2.0;
-    options.retry_statuses = {429, 502, 503, 504};
-    options.idempotent = true;
-    return options;
-}
-
-// What one attempt produced, as a retry policy sees it. Exactly one of `response` and `failure`
-// is set. An error of kind `http` (a non-2xx reply already turned into an error) also fills
-// `http_status`, so a policy treats both shapes alike.
-struct attempt_outcome {
-    int attempt = 1; // 1-based
-
-    // The status when a reply arrived.
-    std::optional<int> http_status;
-
-    const http_response* response = nullptr;
-
-    // Why no usable reply arrived: transport, timeout, cancelled, ...
-    const error* failure = nullptr;
-
-    // From the reply's Retry-After header, or the error's `retry_after`.
-    std::optional<std::chrono::milliseconds> retry_after;
-};
-
-namespace detail {
-
-// TLS failures that repeat identically on every attempt: a certificate the client rejects, or
-// trust anchors it cannot load. Transports mark them with this error code.
-inline bool is_certificate_failure(const error& e) {
-    return e.error_code == tls_verification_failed;
-}
-
-// One generator per policy (copies share it), so that concurrent calls draw distinct jitter
-// without any global state.
-class jitter_source {
-public:
-    jitter_source() {
-        std::random_device device;
-        const std::uint64_t high = device();
-        engine_.seed((high << 32) ^ device());
-    }
-
-    double next() {
-        std::lock_guard<std::mutex> lock(mutex_);
-        return std::generate_canonical<double, 53>(engine_);
-    }
-
-private:
-    std::mutex mutex_;
-    std::mt19937_64 engine_;
-};
-
-} // namespace detail
-
-// The default retry policy: full-jitter exponential backoff with Retry-After, retrying
-// `retry_statuses` and failures that happened before the request left (connection refused or
-// reset while connecting, a TLS handshake cut short), never certificate failures, read timeouts,
-// resets after sending (unless `idempotent`) or cancellation.
-//
-// A retry policy is a replaceable component: any type with
-//
-//     std::optional<std::chrono::milliseconds> next_delay(const attempt_outcome& outcome);
-//
-// returning the delay before the next attempt, or nullopt to stop, works with run_with_retries.
-// This one is stateless apart from its generator and may be shared by concurrent calls.
-//
-//     dbxserve::retry_options o;
-//     o.max_attempts = 3;
-//     dbxserve::retry_policy policy(o);
-class retry_policy {
-public:
-    explicit retry_policy(retry_options options = {}) : options_(std::move(options)) {
-        if (!options_.random) {
-            auto source = std::make_shared<detail::jitter_source>();
-            options_.random = [source] { return source->next(); };
-        }
-    }
-
-    std::optional<std::chrono::milliseconds> next_delay(const attempt_outcome& outcome) const {
-        if (outcome.attempt >= options_.max_attempts || !retryable(outcome)) {
-            return std::nullopt;
-        }
-
-        std::chrono::milliseconds delay = backoff(outcome.attempt);
-        if (options_.honor_retry_after && outcome.retry_after) {
-            const auto asked = std::min(*outcome.retry_after, options_.max_retry_after);
-            delay = std::max(delay, asked);
-        }
-        return delay;
-    }
-
-    // Whether the outcome is worth another attempt, ignoring the attempt count.
-    bool retryable(const attempt_outcome& outcome) const {
-        if (outcome.http_status) {
-            const auto& statuses = options_.retry_statuses;
-            return std::find(statuses.begin(), statuses.end(), *outcome.http_status) !=
-                   statuses.end();
-        }
-        if (outcome.failure == nullptr) {
-            return false;
-        }
-
-        const error& e = *outcome.failure;
-        switch (e.kind) {
-        case error_kind::transport:
-            return !detail::is_certificate_failure(e) &&
-                   (!e.request_may_have_been_sent || options_.idempotent);
-        case error_kind::timeout:
-            // A read timeout may mean the model is still running; a connect timeout has already
-            // spent its whole budget. Both are repeated only for idempotent requests.
-            return options_.idempotent;
-        default:
-            return false;
-        }
-    }
-
-    // The jittered backoff before the retry that follows attempt `attempt`.
-    std::chrono::milliseconds backoff(int attempt) const {
-        const double initial = static_cast<double>(
-            std::max<long long>(0, static_cast<long long>(options_.initial_backoff.count())));
-        const double cap = static_cast<double>(
-            std::max<long long>(0, static_cast<long long>(options_.max_backoff.count())));
-        const double grown = initial * std::pow(options_.multiplier, std::max(0, attempt - 1));
-        const double ceiling = std::isnan(grown) ? cap : std::min(cap, grown);
-
-        double r = options_.random();
-        // Keeps the delay below the ceiling even for a generator that returns 1.0 (LWG 2524),
-        // and maps NaN to 0.
-        r = (r >= 0.0) ? std::min(r, std::nextafter(1.0, 0.0)) : 0.0;
-        return std::chrono::milliseconds(static_cast<long long>(std::floor(r * ceiling)));
-    }
-
-    const retry_options& options() const { return options_; }
-
-private:
-    retry_options options_;
-};
-
-// Never retries: the policy for callers that do their own.
-class no_retry {
-public:
-    std::optional<std::chrono::milliseconds> next_delay(const attempt_outcome&) const {
-        return std::nullopt;
-    }
-};
-
-// Told about each retry before its backoff sleep: the attempt that failed and the delay.
-using retry_observer = std::function<void(int attempt, std::chrono::milliseconds delay)>;
-
-namespace detail {
-
-inline attempt_outcome outcome_of(int attempt, const result<http_response>& got,
-                                  std::chrono::system_clock::time_point now) {
-    attempt_outcome outcome;
-    outcome.attempt = attempt;
-    if (got.ok()) {
-        outcome.response = &got.value();
-        outcome.http_status = got->status;
-        if (got->headers.contains("Retry-After")) {
-            outcome.retry_after = parse_retry_after(got->headers.get("Retry-After"), now);
-        }
-        return outcome;
-    }
-
-    outcome.failure = &got.error();
-    outcome.retry_after = got.error().retry_after;
-    if (got.error().kind == error_kind::http && got.error().http_status != 0) {
-        outcome.http_status = got.error().http_status;
-    }
-    return outcome;
-}
-
-inline std::string describe(const result<http_response>& got) {
-    return got.ok() ? "HTTP " + std::to_string(got->status) : got.error().to_string();
-}
-
-inline error retry_deadline_error(int attempts, const std::optional<result<http_response>>& last) {
-    if (!last) {
-        return make_error(error_kind::timeout, "the call's deadline passed before it was sent");
-    }
-    error e = make_error(error_kind::timeout,
-                         "the call's deadline passed after " + std::to_string(attempts) +
-                             " attempt(s); the last one got " + describe(*last));
-    e.retry_after = outcome_of(attempts, *last, std::chrono::system_clock::now()).retry_after;
-    return e;
-}
-
-inline error retry_cancelled_error() {
-    return make_error(error_kind::cancelled, "call cancelled");
-}
-
-} // namespace detail
-
-// Runs `attempt(n)` (n = 1, 2, ...; it returns result<http_response>) until `policy` stops,
-// sleeping the policy's delay in between. Returns the last result as it is - a retryable reply
-// the retries could not get past comes back as that reply - except that a retry whose delay would
-// reach past `dl` is not waited for, an expired deadline gives `error_kind::timeout`, and a
-// cancel (checked before every attempt and during every sleep) gives `error_kind::cancelled`.
-//
-//     dbxserve::retry_policy policy;
-//     auto reply = dbxserve::run_with_retries(policy, dbxserve::deadline::after(60s), token,
-//                                             [&](int) { return transport.send(request); });
-template <class Policy, class Attempt>
-result<http_response> run_with_retries(Policy& policy, const deadline& dl,
-                                       const cancellation_token& ct, Attempt&& attempt,
-                                       const retry_observer& observer = {}) {
-    std::optional<result<http_response>> last;
-    for (int n = 1;; ++n) {
-        if (ct.cancelled()) {
-            return detail::retry_cancelled_error();
-        }
-        if (dl.expired()) {
-            return detail::retry_deadline_error(n - 1, last);
-        }
-
-        last.emplace(attempt(n));
-        const auto delay =
-            policy.next_delay(detail::outcome_of(n, *last, std::chrono::system_clock::now()));
-        if (!delay) {
-            return std::move(*last);
-        }
-
-        if (dl.expired()) {
-            return detail::retry_deadline_error(n, last);
-        }
-        if (!dl.is_none() && *delay >= dl.remaining()) {
-            return std::move(*last);
-        }
-
-        if (observer) {
-            observer(n, *delay);
-        }
-        if (ct.wait_for(*delay)) {
-            return detail::retry_cancelled_error();
-        }
-    }
-}
-
-} // namespace v0
-} // namespace dbxserve
-// ---- end dbxserve/retry.hpp
 // ---- end dbxserve/core.hpp
 // ---- begin dbxserve/default_client.hpp
 
@@ -6504,6 +7355,431 @@ result<http_response> run_with_retries(Policy& policy, const deadline& dl,
 #include <httplib.h>
 
 
+// ---- begin dbxserve/proxy.hpp
+
+// Which HTTP proxy, if any, a request goes through, decided the way curl decides it. Transports
+// call `resolve_proxy` once per request URL and hand the route to their HTTP stack; HTTPS then
+// travels inside a CONNECT tunnel, so the proxy sees the host name but never the bearer token.
+
+
+
+namespace dbxserve {
+inline namespace v0 {
+
+struct proxy_options {
+    // "http://[user:pass@]host[:port]"; a value without "://" means http://. Empty: no explicit
+    // proxy (the environment may still name one).
+    std::string url;
+
+    // When set, these replace the user name / password given in the URL's user info. They apply
+    // to a proxy taken from the environment as well.
+    std::string username;
+    std::string password;
+
+    // Hosts that bypass the proxy, with the NO_PROXY syntax (each element may itself be a
+    // comma-separated list). Used together with NO_PROXY from the environment.
+    std::vector<std::string> no_proxy;
+
+    // Read https_proxy, all_proxy, no_proxy, ... Turn off to use nothing but the fields above.
+    bool from_environment = true;
+};
+
+// Where to open the TCP connection instead of the target, and how to authenticate there.
+struct proxy_route {
+    std::string host; // lower case; an IPv6 literal without brackets, as in detail::url_parts
+    int port = 0;
+    std::string username; // percent-decoded; empty: no Proxy-Authorization
+    std::string password;
+};
+
+namespace detail {
+
+// curl's CURL_DEFAULT_PROXY_PORT. requests (urllib3) uses 80 for a port-less http:// proxy; we
+// follow curl because most proxy documentation assumes it.
+inline constexpr int default_proxy_port = 1080;
+
+struct ip_literal {
+    std::array<std::uint8_t, 16> bytes{};
+    std::size_t size = 0; // 4 or 16; 0 when the text is not an IP address
+};
+
+inline ip_literal parse_ip_literal(std::string_view text) {
+    ip_literal ip;
+    std::array<std::uint8_t, 4> v4{};
+    if (parse_ipv4(text, v4)) {
+        for (std::size_t i = 0; i < v4.size(); ++i) {
+            ip.bytes[i] = v4[i];
+        }
+        ip.size = 4;
+    } else if (text.find(':') != std::string_view::npos && parse_ipv6(text, ip.bytes)) {
+        ip.size = 16;
+    }
+    return ip;
+}
+
+inline bool in_ip_prefix(const ip_literal& address, const ip_literal& network, std::size_t bits) {
+    if (address.size == 0 || address.size != network.size || bits > address.size * 8) {
+        return false;
+    }
+    const std::size_t whole = bits / 8;
+    for (std::size_t i = 0; i < whole; ++i) {
+        if (address.bytes[i] != network.bytes[i]) {
+            return false;
+        }
+    }
+    const std::size_t rest = bits % 8;
+    if (rest == 0) {
+        return true;
+    }
+    const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+    return (address.bytes[whole] & mask) == (network.bytes[whole] & mask);
+}
+
+inline std::optional<int> parse_port_number(std::string_view text) {
+    if (!is_all_digits(text) || text.size() > 5) {
+        return std::nullopt;
+    }
+    int port = 0;
+    for (char c : text) {
+        port = port * 10 + (c - '0');
+    }
+    if (port < 1 || port > 65535) {
+        return std::nullopt;
+    }
+    return port;
+}
+
+inline std::string_view without_trailing_dot(std::string_view name) {
+    if (!name.empty() && name.back() == '.') {
+        name.remove_suffix(1);
+    }
+    return name;
+}
+
+// One NO_PROXY entry against the target. An entry that does not parse matches nothing, as in
+// curl: a typo in the environment must not make every request fail.
+inline bool no_proxy_entry_matches(std::string_view entry, const url_parts& target,
+                                   const ip_literal& target_ip) {
+    if (entry.empty()) {
+        return false;
+    }
+    if (entry == "*") {
+        return true;
+    }
+
+    std::string_view address = entry;
+    std::string_view bits_text;
+    std::string_view port_text;
+    bool has_bits = false;
+    bool has_port = false;
+    if (entry.front() == '[') {
+        // "[::1]", "[::1]:8443", "[fd00::]/8", "[fd00::]/8:8443"
+        const std::size_t close = entry.find(']');
+        if (close == std::string_view::npos) {
+            return false;
+        }
+        address = entry.substr(1, close - 1);
+        std::string_view rest = entry.substr(close + 1);
+        if (!rest.empty() && rest.front() == '/') {
+            const std::size_t colon = rest.find(':');
+            bits_text = rest.substr(1, colon == std::string_view::npos ? colon : colon - 1);
+            has_bits = true;
+            rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon);
+        }
+        if (!rest.empty()) {
+            if (rest.front() != ':') {
+                return false;
+            }
+            port_text = rest.substr(1);
+            has_port = true;
+        }
+    } else if (entry.find(':') == entry.rfind(':') && entry.find(':') != std::string_view::npos) {
+        // Exactly one colon: "host:port". Two or more: a bare IPv6 address, which has no port.
+        const std::size_t colon = entry.find(':');
+        address = entry.substr(0, colon);
+        port_text = entry.substr(colon + 1);
+        has_port = true;
+    }
+    if (!has_bits) {
+        const std::size_t slash = address.find('/');
+        if (slash != std::string_view::npos) {
+            bits_text = address.substr(slash + 1);
+            address = address.substr(0, slash);
+            has_bits = true;
+        }
+    }
+
+    if (has_port) {
+        const auto port = parse_port_number(port_text);
+        if (!port || *port != target.port) {
+            return false;
+        }
+    }
+
+    if (target_ip.size != 0) {
+        // An IP target is compared as an address, never as a name (curl does the same), so
+        // "::1" and "0:0::1" are one host and "10.0.0.0/8" covers 10.1.2.3.
+        const ip_literal network = parse_ip_literal(address);
+        if (network.size != target_ip.size) {
+            return false;
+        }
+        std::size_t bits = network.size * 8;
+        if (has_bits) {
+            if (!is_all_digits(bits_text) || bits_text.size() > 3) {
+                return false;
+            }
+            std::size_t prefix = 0;
+            for (char c : bits_text) {
+                prefix = prefix * 10 + static_cast<std::size_t>(c - '0');
+            }
+            if (prefix > bits) {
+                return false;
+            }
+            bits = prefix;
+        }
+        return in_ip_prefix(target_ip, network, bits);
+    }
+    if (has_bits) {
+        return false;
+    }
+
+    // Names: exact or a whole-label suffix, so "example.com" covers "a.example.com" but not
+    // "notexample.com" (requests' plain endswith() would take that one too).
+    std::string name = ascii_lower(without_trailing_dot(address));
+    std::string_view pattern = name;
+    if (pattern.size() >= 2 && pattern.substr(0, 2) == "*.") {
+        pattern.remove_prefix(1);
+    }
+    if (!pattern.empty() && pattern.front() == '.') {
+        pattern.remove_prefix(1);
+    }
+    if (pattern.empty()) {
+        return false;
+    }
+    const std::string_view host = without_trailing_dot(target.host);
+    if (host == pattern) {
+        return true;
+    }
+    return host.size() > pattern.size() && host.substr(host.size() - pattern.size()) == pattern &&
+           host[host.size() - pattern.size() - 1] == '.';
+}
+
+// Entries are separated by commas and/or white space (curl accepts both since 7.86; requests
+// strips spaces).
+inline bool no_proxy_list_matches(std::string_view list, const url_parts& target,
+                                  const ip_literal& target_ip) {
+    auto separator = [](char c) {
+        return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    };
+    std::size_t i = 0;
+    while (i < list.size()) {
+        while (i < list.size() && separator(list[i])) {
+            ++i;
+        }
+        const std::size_t start = i;
+        while (i < list.size() && !separator(list[i])) {
+            ++i;
+        }
+        if (i > start && no_proxy_entry_matches(list.substr(start, i - start), target, target_ip)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+inline error proxy_config_error(std::string_view source, std::string_view problem) {
+    std::string message = "proxy from ";
+    message += source;
+    message += ": ";
+    message += problem;
+    return make_error(error_kind::config, std::move(message));
+}
+
+// Splits a proxy URL. `source` names where it came from ("https_proxy", "proxy_options.url") so
+// the message can point there; the value itself never appears, since it may hold a password.
+inline result<proxy_route> parse_proxy_url(std::string_view value, std::string_view source) {
+    std::string text(value);
+    if (text.find("://") == std::string::npos) {
+        text.insert(0, "http://");
+    }
+
+    const std::size_t separator = text.find("://");
+    const std::string scheme = ascii_lower(std::string_view(text).substr(0, separator));
+    if (scheme != "http") {
+        bool nameable = !scheme.empty() && scheme.size() <= 16;
+        for (char c : scheme) {
+            nameable = nameable &&
+                       (is_ascii_alpha(c) || is_ascii_digit(c) || c == '+' || c == '-' || c == '.');
+        }
+        std::string problem = "only http:// proxies are supported";
+        if (nameable) {
+            problem += ", not " + scheme + "://";
+        }
+        return proxy_config_error(source, problem);
+    }
+
+    // parse_url refuses user info outright, so it is cut off here and decoded separately.
+    const std::size_t authority = separator + 3;
+    const std::size_t authority_end = std::min(text.find_first_of("/?#", authority), text.size());
+    const std::size_t at = text.rfind('@', authority_end - 1);
+    proxy_route route;
+    std::size_t host_start = authority;
+    if (at != std::string::npos && at >= authority) {
+        const std::string_view userinfo = std::string_view(text).substr(authority, at - authority);
+        const std::size_t colon = userinfo.find(':');
+        auto user = percent_decode(userinfo.substr(0, colon), false);
+        auto password = colon == std::string_view::npos
+                            ? std::optional<std::string>(std::string())
+                            : percent_decode(userinfo.substr(colon + 1), false);
+        if (!user || !password) {
+            return proxy_config_error(source, "malformed %-escape in the proxy user info");
+        }
+        route.username = std::move(*user);
+        route.password = std::move(*password);
+        host_start = at + 1;
+    }
+
+    const std::string_view host_port =
+        std::string_view(text).substr(host_start, authority_end - host_start);
+    // parse_url fills in the scheme's port; curl's proxy default differs, so look for one here.
+    const bool bracketed = !host_port.empty() && host_port.front() == '[';
+    std::size_t colon = bracketed ? std::string_view::npos : host_port.find(':');
+    if (bracketed && host_port.find("]:") != std::string_view::npos) {
+        colon = host_port.find("]:") + 1;
+    }
+    const bool explicit_port = colon != std::string_view::npos && colon + 1 < host_port.size();
+
+    auto parsed = parse_url(scheme + "://" + text.substr(host_start));
+    if (!parsed) {
+        return proxy_config_error(source, parsed.error().message);
+    }
+    route.host = std::move(parsed->host);
+    route.port = explicit_port ? parsed->port : default_proxy_port;
+    return route;
+}
+
+inline std::optional<std::string>
+first_set(const environment& env, std::initializer_list<const char*> names, std::string& found) {
+    for (const char* name : names) {
+        if (auto value = env.get(name)) {
+            found = name;
+            return value;
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace detail
+
+// "http://user:***@host:port": safe to log, the password is never shown.
+inline std::string describe(const proxy_route& route) {
+    std::string out = "http://";
+    if (!route.username.empty() || !route.password.empty()) {
+        out += detail::percent_encode(route.username); // keeps "@" and ":" in it unambiguous
+        if (!route.password.empty()) {
+            out += ":";
+            out += detail::masked_secret;
+        }
+        out += "@";
+    }
+    const bool ipv6 = route.host.find(':') != std::string::npos;
+    out += ipv6 ? "[" + route.host + "]" : route.host;
+    out += ":" + std::to_string(route.port);
+    return out;
+}
+
+// The proxy a request to `target_url` goes through, or nothing for a direct connection.
+//
+// Follows curl (lib/url.c detect_proxy, lib/noproxy.c), and Python requests where curl says
+// nothing:
+//  * `options.url` wins. Otherwise, when `from_environment`, an https target reads https_proxy,
+//    then HTTPS_PROXY; an http target reads http_proxy only: the upper-case HTTP_PROXY is ignored
+//    because a CGI server sets it from the client's "Proxy:" header (the "httpoxy" attack;
+//    urllib drops it only under CGI, curl always). Then all_proxy, then ALL_PROXY. Lower case wins
+//    when both are set. An empty variable counts as unset.
+//  * No "://" means http://; a missing port means 1080 (curl; requests would use 80). User info
+//    is percent-decoded; `options.username` / `password` replace it when set. https:// and
+//    socks*:// proxies are refused with error_kind::config.
+//  * NO_PROXY (no_proxy wins over NO_PROXY) and `options.no_proxy` both apply, to an explicit
+//    proxy too, as curl applies NO_PROXY to CURLOPT_PROXY. Entries are separated by commas or
+//    white space and compared without regard to case; "*" bypasses every host; "example.com",
+//    ".example.com" and "*.example.com" each match example.com and any name under it;
+//    "host:port" applies to that port only (requests' host:port form; the target's port is its
+//    explicit or default one); IP targets match IP entries and CIDR ranges ("10.0.0.0/8",
+//    "::1/128", "[::1]") and never names.
+//  * Loopback targets (localhost, 127.0.0.0/8, ::1) get no special treatment: like curl, they go
+//    through the proxy unless NO_PROXY lists them.
+// An explicit `options.url` is checked on every call, so a bad setting surfaces even for hosts that
+// bypass it; an environment value is read only when this target would use it.
+inline result<std::optional<proxy_route>>
+resolve_proxy(const proxy_options& options, std::string_view target_url, const environment& env) {
+    using none = std::optional<proxy_route>;
+    auto target = detail::parse_url(target_url);
+    if (!target) {
+        return target.error();
+    }
+    if (target->scheme != "https" && target->scheme != "http") {
+        return make_error(error_kind::invalid_input,
+                          "proxy resolution needs an http:// or https:// URL");
+    }
+
+    std::optional<proxy_route> explicit_route;
+    if (!options.url.empty()) {
+        auto parsed = detail::parse_proxy_url(options.url, "proxy_options.url");
+        if (!parsed) {
+            return parsed.error();
+        }
+        explicit_route = std::move(*parsed);
+    }
+
+    std::string source;
+    std::optional<std::string> from_env;
+    if (!explicit_route && options.from_environment) {
+        from_env = target->scheme == "https"
+                       ? detail::first_set(
+                             env, {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}, source)
+                       : detail::first_set(env, {"http_proxy", "all_proxy", "ALL_PROXY"}, source);
+    }
+    if (!explicit_route && !from_env) {
+        return none();
+    }
+
+    const detail::ip_literal target_ip = detail::parse_ip_literal(target->host);
+    for (const auto& list : options.no_proxy) {
+        if (detail::no_proxy_list_matches(list, *target, target_ip)) {
+            return none();
+        }
+    }
+    if (options.from_environment) {
+        std::string ignored;
+        const auto list = detail::first_set(env, {"no_proxy", "NO_PROXY"}, ignored);
+        if (list && detail::no_proxy_list_matches(*list, *target, target_ip)) {
+            return none();
+        }
+    }
+
+    proxy_route route;
+    if (explicit_route) {
+        route = std::move(*explicit_route);
+    } else {
+        auto parsed = detail::parse_proxy_url(*from_env, source);
+        if (!parsed) {
+            return parsed.error();
+        }
+        route = std::move(*parsed);
+    }
+    if (!options.username.empty()) {
+        route.username = options.username;
+    }
+    if (!options.password.empty()) {
+        route.password = options.password;
+    }
+    return none(std::move(route));
+}
+
+} // namespace v0
+} // namespace dbxserve
+// ---- end dbxserve/proxy.hpp
 
 namespace dbxserve {
 inline namespace v0 {
@@ -6520,6 +7796,14 @@ struct tls_options {
 
 struct httplib_transport_options {
     tls_options tls;
+
+    // An explicit proxy, else HTTPS_PROXY / https_proxy and NO_PROXY from `env`, as curl reads
+    // them. Only https:// requests go through a proxy, always tunnelled with CONNECT, so the
+    // bearer token travels inside TLS end to end; plain http:// (loopback only) never does.
+    proxy_options proxy;
+
+    // Where SSL_CERT_FILE, SSL_CERT_DIR and the proxy variables are read from.
+    environment env = environment::process();
 
     // Idle keep-alive connections kept per origin. More callers than this still run at once (each
     // gets its own connection); the surplus connections are closed when they finish.
@@ -6598,14 +7882,9 @@ private:
     struct state {
         explicit state(httplib_transport_options o) : options(std::move(o)) {
             if (options.tls.ca_file.empty() && options.tls.ca_dir.empty()) {
-                options.tls.ca_file = read_env("SSL_CERT_FILE");
-                options.tls.ca_dir = read_env("SSL_CERT_DIR");
+                options.tls.ca_file = options.env.get("SSL_CERT_FILE").value_or("");
+                options.tls.ca_dir = options.env.get("SSL_CERT_DIR").value_or("");
             }
-        }
-
-        static std::string read_env(const char* name) {
-            const char* value = std::getenv(name);
-            return value != nullptr ? value : "";
         }
 
         httplib_transport_options options;
@@ -6613,18 +7892,30 @@ private:
         std::map<std::string, std::vector<connection>> idle;
     };
 
-    connection lease(const std::string& origin) const {
+    result<connection> lease(const std::string& origin, const detail::url_parts& url) const {
         {
             std::lock_guard<std::mutex> lock(state_->mutex);
             auto& pool = state_->idle[origin];
             if (!pool.empty()) {
                 connection reused = std::move(pool.back());
                 pool.pop_back();
-                return reused;
+                return result<connection>(std::move(reused));
             }
         }
 
         auto client = std::make_unique<httplib::Client>(origin);
+        if (url.scheme == "https") {
+            auto route = resolve_proxy(state_->options.proxy, origin, state_->options.env);
+            if (!route) {
+                return route.error();
+            }
+            if (*route) {
+                client->set_proxy((*route)->host, (*route)->port);
+                if (!(*route)->username.empty()) {
+                    client->set_proxy_basic_auth((*route)->username, (*route)->password);
+                }
+            }
+        }
         const auto& tls = state_->options.tls;
         client->set_tcp_nodelay(true); // avoids 40 ms delayed-ACK stalls on small requests
         client->set_keep_alive(true);
@@ -6633,7 +7924,7 @@ private:
         if (!tls.ca_file.empty() || !tls.ca_dir.empty()) {
             client->set_ca_cert_path(tls.ca_file, tls.ca_dir);
         }
-        return client;
+        return result<connection>(std::move(client));
     }
 
     void give_back(const std::string& origin, connection client) const {
@@ -6659,21 +7950,34 @@ private:
         }
         req.body = request.body;
 
+        const cancellation_token& cancel = request.cancel;
         http_response response;
+        bool stopped_by_sink = false;
         if (sink != nullptr) {
             req.response_handler = [&](const httplib::Response& head) {
                 response.status = head.status;
                 for (const auto& [name, value] : head.headers) {
                     response.headers.add(name, value);
                 }
-                return !sink->on_head || sink->on_head(head.status, response.headers);
+                const bool go_on = !sink->on_head || sink->on_head(head.status, response.headers);
+                stopped_by_sink = !go_on;
+                return go_on && !cancel.cancelled();
             };
             req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
-                return !sink->on_data || sink->on_data(std::string_view(data, size));
+                const bool go_on = !sink->on_data || sink->on_data(std::string_view(data, size));
+                stopped_by_sink = !go_on;
+                return go_on && !cancel.cancelled();
             };
         }
+        if (cancel.cancelled()) {
+            return cancelled_error(origin, false);
+        }
 
-        connection client = lease(origin);
+        auto leased = lease(origin, *url);
+        if (!leased) {
+            return leased.error();
+        }
+        connection client = std::move(*leased);
         time_t sec = 0;
         time_t usec = 0;
         detail::split_duration(request.connect_timeout, sec, usec);
@@ -6682,10 +7986,24 @@ private:
         client->set_read_timeout(sec, usec);
         client->set_write_timeout(sec, usec);
 
+        // Cancelling shuts the socket down under httplib's feet, which makes a blocked read return
+        // at once; httplib documents stop() as the one call that is safe from another thread.
+        httplib::Client* raw = client.get();
+        auto registration = cancel.on_cancel([raw] { raw->stop(); });
+
         const auto started = std::chrono::steady_clock::now();
         httplib::Response res;
         httplib::Error failure = httplib::Error::Success;
         const bool sent = client->send(req, res, failure);
+        registration.reset();
+        if (cancel.cancelled()) {
+            return cancelled_error(origin, true); // the connection is dropped, not pooled
+        }
+        if (!sent && stopped_by_sink) {
+            error e = cancelled_error(origin, true);
+            e.message = "the response sink stopped the transfer from " + origin;
+            return e;
+        }
         if (!sent) {
             // httplib reports a read timeout as a plain read failure; the clock tells them apart.
             auto e = detail::from_httplib_error(failure, origin);
@@ -6706,6 +8024,12 @@ private:
         }
         give_back(origin, std::move(client));
         return response;
+    }
+
+    static error cancelled_error(const std::string& origin, bool maybe_sent) {
+        error e = make_error(error_kind::cancelled, "request to " + origin + " was cancelled");
+        e.request_may_have_been_sent = maybe_sent;
+        return e;
     }
 
     std::shared_ptr<state> state_;

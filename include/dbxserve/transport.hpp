@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "cancellation.hpp"
 #include "result.hpp"
 
 namespace dbxserve {
@@ -85,6 +86,11 @@ struct http_request {
     // Longest silence allowed while waiting for response bytes. Serving runs a request for up to
     // 297 s, so invocations use 300 s; token and discovery calls use much less.
     std::chrono::milliseconds read_timeout{std::chrono::seconds(300)};
+
+    // When this is cancelled the transport abandons the exchange as soon as it can (closing the
+    // connection) and returns an error of kind `cancelled`. The client cancels it on the caller's
+    // request and at the call's deadline.
+    cancellation_token cancel;
 };
 
 struct http_response {
@@ -110,7 +116,8 @@ struct response_sink {
 //     result<http_response> send(const http_request& request, const response_sink& sink);
 //
 // that is safe to call from many threads at once. The first form buffers the body; the second
-// streams it to `sink` (the returned response then has an empty body). Failures are reported as
+// streams it to `sink` (the returned response then has an empty body). A transport should honour
+// `request.cancel` (one that cannot still works, bounded by its timeouts). Failures are reported as
 // `error` values: kind `timeout` for connect/read timeouts, `transport` for everything else that
 // prevented a complete HTTP exchange, with `request_may_have_been_sent` set when the request
 // could have reached the server. Non-2xx replies are not errors at this level.

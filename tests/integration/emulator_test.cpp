@@ -1052,3 +1052,464 @@ TEST_CASE("emulator: many concurrent keep-alive TLS connections") {
     // Generous: this takes well under a second unless connections queue or stall.
     CHECK(elapsed < std::chrono::seconds(10));
 }
+
+// ----------------------------------------------------------------------------------
+// Streams and faults
+
+namespace {
+
+using test_clock = std::chrono::steady_clock;
+
+// The data payloads of an SSE body, in order; comment blocks (": keep-alive") are
+// skipped. Every block must be a single data line and the body must end on a boundary.
+std::vector<std::string> sse_data(const std::string& body) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos < body.size()) {
+        const std::size_t end = body.find("\n\n", pos);
+        REQUIRE_MESSAGE(end != std::string::npos, "unterminated event: " << body.substr(pos));
+        const std::string block = body.substr(pos, end - pos);
+        pos = end + 2;
+        if (block.front() == ':') {
+            continue;
+        }
+        REQUIRE_MESSAGE(block.rfind("data: ", 0) == 0, block);
+        REQUIRE_MESSAGE(block.find('\n') == std::string::npos, block);
+        out.push_back(block.substr(6));
+    }
+    return out;
+}
+
+std::vector<json> sse_json(const std::vector<std::string>& data) {
+    std::vector<json> out;
+    for (const auto& d : data) {
+        if (d != "[DONE]") {
+            out.push_back(json::parse(d));
+        }
+    }
+    return out;
+}
+
+httplib::Result stream(httplib::ClientImpl& client, const std::string& endpoint, json body,
+                       const std::string& token = pat) {
+    body["stream"] = true;
+    return client.Post("/serving-endpoints/" + endpoint + "/invocations",
+                       {{"Authorization", "Bearer " + token}, {"Accept", "text/event-stream"}},
+                       body.dump(), "application/json");
+}
+
+// The concatenated deltas of a chat stream, checking the chunk envelope on the way.
+std::string chat_text(const std::vector<json>& chunks) {
+    std::string text;
+    for (const json& c : chunks) {
+        CHECK(c["object"] == "chat.completion.chunk");
+        CHECK(c["id"] == chunks.front()["id"]);
+        for (const json& choice : c["choices"]) {
+            text += choice["delta"].value("content", "");
+        }
+    }
+    return text;
+}
+
+const json hello = {{"messages", {{{"role", "user"}, {"content", "Hello  streaming\tworld"}}}}};
+
+emu::fault_scope on(const std::string& target, int count) {
+    return emu::fault_scope{target, count};
+}
+
+} // namespace
+
+TEST_CASE("emulator: streams chat, agent and responses replies as server-sent events") {
+    tls_emulator emulator;
+    auto client = emulator.client();
+
+    SUBCASE("chat") {
+        json request = hello;
+        request["stream_options"] = {{"include_usage", true}};
+        const json plain = body_of(invoke(*client, "chat", hello, pat));
+        const std::string text = plain["choices"][0]["message"]["content"];
+        CHECK(text == "Echo: Hello  streaming\tworld");
+
+        auto res = stream(*client, "chat", request);
+        REQUIRE(res);
+        CHECK(res->status == 200);
+        CHECK(res->get_header_value("Content-Type") == "text/event-stream");
+        CHECK_FALSE(res->get_header_value("x-request-id").empty());
+        const auto data = sse_data(res->body);
+        REQUIRE(data.size() >= 4);
+        CHECK(data.back() == "[DONE]");
+        const auto chunks = sse_json(data);
+        // role, one chunk per word, finish, usage
+        REQUIRE(chunks.size() == 1 + 4 + 1 + 1);
+        CHECK(chunks[0]["choices"][0]["delta"] == json{{"role", "assistant"}, {"content", ""}});
+        CHECK(chunks[1]["choices"][0]["delta"]["content"] == "Echo:");
+        CHECK(chunks[2]["choices"][0]["delta"]["content"] == " Hello");
+        CHECK(chat_text(chunks) == text);
+        CHECK(chunks[5]["choices"][0]["finish_reason"] == "stop");
+        CHECK(chunks[5]["choices"][0]["delta"] == json::object());
+        CHECK(chunks[6]["choices"] == json::array());
+        CHECK(chunks[6]["usage"] == plain["usage"]);
+        CHECK(chunks[1]["usage"].is_null());
+        CHECK(emulator.server->processed("chat") == 2);
+
+        SUBCASE("usage only on request") {
+            const auto without = sse_json(sse_data(stream(*client, "chat", hello)->body));
+            CHECK(without.size() == 6);
+            CHECK_FALSE(without.back().contains("usage"));
+        }
+
+        SUBCASE("through the OpenAI-compatible route") {
+            json openai = hello;
+            openai["model"] = "chat";
+            openai["stream"] = true;
+            auto res = client->Post("/serving-endpoints/chat/completions",
+                                    {{"Authorization", "Bearer " + pat}}, openai.dump(),
+                                    "application/json");
+            REQUIRE(res);
+            const auto data = sse_data(res->body);
+            CHECK(data.back() == "[DONE]");
+            CHECK(chat_text(sse_json(data)) == text);
+        }
+    }
+
+    SUBCASE("agent") {
+        json request = hello;
+        request["custom_inputs"] = {{"k", 1}};
+        const json plain = body_of(invoke(*client, "agent", request, pat));
+        const std::string text = plain["messages"][0]["content"];
+
+        auto res = stream(*client, "agent", request);
+        REQUIRE(res);
+        CHECK(res->status == 200);
+        const auto data = sse_data(res->body);
+        CHECK(data.back() == "[DONE]");
+        const auto chunks = sse_json(data);
+        REQUIRE(chunks.size() == 4 + 1);
+        std::string joined;
+        for (const json& c : chunks) {
+            CHECK(c["delta"]["role"] == "assistant");
+            CHECK(c["delta"]["id"] == chunks[0]["delta"]["id"]);
+            joined += c["delta"]["content"].get<std::string>();
+        }
+        CHECK(joined == text);
+        CHECK_FALSE(chunks[0].contains("finish_reason"));
+        CHECK(chunks.back()["finish_reason"] == "stop");
+        CHECK(chunks.back()["custom_outputs"] == json{{"k", 1}});
+    }
+
+    SUBCASE("responses") {
+        const json request = {{"input", "Hello  streaming\tworld"}};
+        const json plain = body_of(invoke(*client, "responses", request, pat));
+        const std::string text = plain["output"][0]["content"][0]["text"];
+
+        auto res = stream(*client, "responses", request);
+        REQUIRE(res);
+        CHECK(res->status == 200);
+        const auto data = sse_data(res->body);
+        CHECK(data.back() == "[DONE]");
+        const auto events = sse_json(data);
+        REQUIRE(events.size() == 4 + 2);
+        std::string joined;
+        for (std::size_t i = 0; i < 4; ++i) {
+            CHECK(events[i]["type"] == "response.output_text.delta");
+            CHECK(events[i]["item_id"] == events[4]["item"]["id"]);
+            CHECK(events[i]["output_index"] == 0);
+            CHECK(events[i]["content_index"] == 0);
+            joined += events[i]["delta"].get<std::string>();
+        }
+        CHECK(joined == text);
+        CHECK(events[4]["type"] == "response.output_item.done");
+        CHECK(events[4]["item"]["content"][0]["text"] == text);
+        CHECK(events[5]["type"] == "response.completed");
+        CHECK(events[5]["response"]["status"] == "completed");
+        CHECK(events[5]["response"]["output"][0] == events[4]["item"]);
+        CHECK(events[5]["response"]["usage"] == plain["usage"]);
+    }
+
+    SUBCASE("errors are plain JSON, not events") {
+        auto missing = stream(*client, "nope", hello);
+        check_api_error(missing, 404, "RESOURCE_DOES_NOT_EXIST");
+        CHECK(missing->get_header_value("Content-Type") == "application/json");
+        check_api_error(stream(*client, "chat", hello, "bad-token"), 401, "UNAUTHENTICATED");
+        json bad = hello;
+        bad["stream_options"] = {{"include_usage", "yes"}};
+        check_api_error(stream(*client, "chat", bad), 400, "INVALID_PARAMETER_VALUE");
+        bad = hello;
+        bad["stream"] = "yes";
+        check_api_error(invoke(*client, "chat", bad, pat), 400, "INVALID_PARAMETER_VALUE");
+        CHECK(emulator.server->processed("chat") == 0);
+    }
+}
+
+TEST_CASE("emulator: a paced stream sends each event as it is ready") {
+    using std::chrono::milliseconds;
+    constexpr milliseconds pace{40};
+    tls_emulator emulator;
+    emu::fault_plan plan;
+    plan.pace_stream = {on("chat", -1), pace};
+    emulator.server->set_fault_plan(plan);
+    auto client = emulator.client();
+
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/serving-endpoints/chat/invocations";
+    req.headers = {{"Authorization", "Bearer " + pat}, {"Content-Type", "application/json"}};
+    json body = {{"messages", {{{"role", "user"}, {"content", "a b"}}}}, {"stream", true}};
+    req.body = body.dump();
+    std::vector<std::pair<test_clock::time_point, std::string>> pieces;
+    req.content_receiver = [&pieces](const char* data, std::size_t n, std::uint64_t,
+                                     std::uint64_t) {
+        pieces.emplace_back(test_clock::now(), std::string(data, n));
+        return true;
+    };
+    httplib::Response res;
+    httplib::Error error = httplib::Error::Success;
+    const auto started = test_clock::now();
+    REQUIRE(client->send(req, res, error));
+    const auto elapsed = test_clock::now() - started;
+    CHECK(res.status == 200);
+
+    std::string raw;
+    for (const auto& p : pieces) {
+        raw += p.second;
+    }
+    const auto data = sse_data(raw);
+    // role, "Echo:", " a", " b", finish, [DONE]: five pauses between six events
+    REQUIRE(data.size() == 6);
+    CHECK(data.back() == "[DONE]");
+    CHECK(chat_text(sse_json(data)) == "Echo: a b");
+    CHECK(raw.find(": keep-alive\n\n") != std::string::npos);
+    CHECK(elapsed >= 5 * pace);
+    // The first event arrived while the rest were still being paced out.
+    REQUIRE(pieces.size() >= 2);
+    CHECK(pieces.back().first - pieces.front().first >= 4 * pace);
+}
+
+TEST_CASE("emulator: 429 and 503 faults answer before the model") {
+    emu::emulator_options options;
+    options.faults.status_429 = {on("chat", 3), 2, false};
+    tls_emulator emulator(options);
+    auto client = emulator.client();
+    const json chat = hello;
+
+    SUBCASE("three 429s with Retry-After, then success") {
+        CHECK(invoke(*client, "embeddings", json{{"input", "x"}}, pat)->status == 200);
+        for (int i = 0; i < 3; ++i) {
+            auto res = invoke(*client, "chat", chat, pat);
+            check_api_error(res, 429, "REQUEST_LIMIT_EXCEEDED");
+            CHECK(res->get_header_value("Retry-After") == "2");
+        }
+        auto ok = invoke(*client, "chat", chat, pat);
+        REQUIRE(ok);
+        CHECK(ok->status == 200);
+        CHECK_FALSE(ok->has_header("Retry-After"));
+        CHECK(emulator.server->invocations("chat") == 4);
+        CHECK(emulator.server->processed("chat") == 1);
+        CHECK(emulator.server->faults().status_429.scope.count == 0);
+    }
+
+    SUBCASE("Retry-After as an HTTP-date") {
+        emu::fault_plan plan;
+        plan.status_429 = {on("*", 1), 5, true};
+        emulator.server->set_fault_plan(plan);
+        auto res = stream(*client, "chat", chat);
+        check_api_error(res, 429, "REQUEST_LIMIT_EXCEEDED");
+        const std::string date = res->get_header_value("Retry-After");
+        CAPTURE(date);
+        CHECK(date.size() == 29); // "Sun, 06 Nov 1994 08:49:37 GMT"
+        CHECK(date.substr(3, 2) == ", ");
+        CHECK(date.substr(26) == "GMT");
+        CHECK(emulator.server->processed("chat") == 0);
+    }
+
+    SUBCASE("503, with and without Retry-After, on endpoints and the token endpoint") {
+        emu::fault_plan plan;
+        plan.status_503 = {on("*", 2), std::nullopt, false};
+        emulator.server->set_fault_plan(plan);
+        auto first = invoke(*client, "agent", chat, pat);
+        check_api_error(first, 503, "TEMPORARILY_UNAVAILABLE");
+        CHECK_FALSE(first->has_header("Retry-After"));
+        check_api_error(post_token(*client, "grant_type=client_credentials", {}), 503,
+                        "TEMPORARILY_UNAVAILABLE");
+        CHECK(invoke(*client, "agent", chat, pat)->status == 200);
+        CHECK(emulator.server->processed("agent") == 1);
+
+        plan.status_503 = {on("token", -1), 7, false};
+        emulator.server->set_fault_plan(plan);
+        CHECK(invoke(*client, "agent", chat, pat)->status == 200);
+        auto token = post_token(*client, "grant_type=client_credentials", {});
+        check_api_error(token, 503, "TEMPORARILY_UNAVAILABLE");
+        CHECK(token->get_header_value("Retry-After") == "7");
+    }
+}
+
+TEST_CASE("emulator: a reset mid-body fails the client after the model ran") {
+    tls_emulator emulator;
+    auto client = emulator.client();
+    emu::fault_plan plan;
+    plan.reset_mid_body = on("chat", 1);
+    emulator.server->set_fault_plan(plan);
+
+    SUBCASE("plain reply") {
+        auto res = invoke(*client, "chat", hello, pat);
+        CHECK_FALSE(res);
+        CHECK(res.error() == httplib::Error::Read);
+    }
+
+    SUBCASE("stream") {
+        auto res = stream(*client, "chat", hello);
+        CHECK_FALSE(res);
+        CHECK(res.error() == httplib::Error::Read);
+    }
+
+    CHECK(emulator.server->invocations("chat") == 1);
+    CHECK(emulator.server->processed("chat") == 1);
+    CHECK(emulator.server->requests().back().status == 200);
+    // The fault was used up: the next attempt gets the whole reply.
+    auto again = invoke(*client, "chat", hello, pat);
+    REQUIRE(again);
+    CHECK(again->status == 200);
+    CHECK(emulator.server->processed("chat") == 2);
+}
+
+TEST_CASE("emulator: a stall before headers times clients out without blocking others") {
+    using std::chrono::milliseconds;
+    tls_emulator emulator;
+    emu::fault_plan plan;
+    plan.stall_before_headers = {on("chat", 1), milliseconds(500)};
+    emulator.server->set_fault_plan(plan);
+
+    auto stalled = emulator.client();
+    stalled->set_read_timeout(0, 100000);
+    const auto started = test_clock::now();
+    auto res = invoke(*stalled, "chat", hello, pat);
+    CHECK_FALSE(res);
+    CHECK(test_clock::now() - started < milliseconds(450));
+
+    // The stalled request still holds its worker; others are served meanwhile.
+    auto other = emulator.client();
+    const auto other_started = test_clock::now();
+    CHECK(invoke(*other, "chat", hello, pat)->status == 200);
+    CHECK(test_clock::now() - other_started < milliseconds(300));
+
+    const auto stopping = test_clock::now();
+    emulator.server->stop();
+    CHECK(test_clock::now() - stopping < std::chrono::seconds(1));
+    // stop() cut the stall short, so the stalled request never reached the model.
+    CHECK(emulator.server->processed("chat") == 1);
+    CHECK(emulator.server->invocations("chat") == 2);
+}
+
+TEST_CASE("emulator: a stall during the body delays the rest of it") {
+    using std::chrono::milliseconds;
+    constexpr milliseconds stall{150};
+    tls_emulator emulator;
+    emu::fault_plan plan;
+    plan.stall_during_body = {on("*", -1), stall};
+    emulator.server->set_fault_plan(plan);
+    auto client = emulator.client();
+
+    auto started = test_clock::now();
+    const json plain = body_of(invoke(*client, "chat", hello, pat));
+    CHECK(test_clock::now() - started >= stall);
+    CHECK(plain["choices"][0]["message"]["content"] == "Echo: Hello  streaming\tworld");
+
+    started = test_clock::now();
+    auto res = stream(*client, "responses", json{{"input", "a b"}});
+    REQUIRE(res);
+    CHECK(test_clock::now() - started >= stall);
+    CHECK(sse_data(res->body).back() == "[DONE]");
+}
+
+TEST_CASE("emulator: token endpoint failures and hangs") {
+    using std::chrono::milliseconds;
+    emu::emulator_options options;
+    tls_emulator emulator(options);
+    auto client = emulator.client();
+    const std::string form = "grant_type=client_credentials";
+    const httplib::Headers auth = {
+        {"Authorization", basic(options.client_id, options.client_secret)}};
+
+    SUBCASE("failures") {
+        emu::fault_plan plan;
+        plan.token_fail = {2, 500};
+        emulator.server->set_fault_plan(plan);
+        for (int i = 0; i < 2; ++i) {
+            auto res = post_token(*client, form, auth);
+            REQUIRE(res);
+            CHECK(res->status == 500);
+            CHECK(body_of(res)["error"] == "server_error");
+        }
+        CHECK(post_token(*client, form, auth)->status == 200);
+
+        plan.token_fail = {1, 503};
+        emulator.server->set_fault_plan(plan);
+        CHECK(invoke(*client, "chat", hello, pat)->status == 200); // not a token request
+        auto res = post_token(*client, form, auth);
+        REQUIRE(res);
+        CHECK(res->status == 503);
+        CHECK(body_of(res)["error"] == "temporarily_unavailable");
+        CHECK(emulator.server->token_requests() == 4);
+    }
+
+    SUBCASE("a hang shorter than the client's timeout") {
+        emu::fault_plan plan;
+        plan.token_hang = {1, milliseconds(200)};
+        emulator.server->set_fault_plan(plan);
+        const auto started = test_clock::now();
+        CHECK(post_token(*client, form, auth)->status == 200);
+        CHECK(test_clock::now() - started >= milliseconds(200));
+    }
+
+    SUBCASE("a hang longer than the client's timeout") {
+        emu::fault_plan plan;
+        plan.token_hang = {-1, milliseconds(400)};
+        emulator.server->set_fault_plan(plan);
+        client->set_read_timeout(0, 100000);
+        CHECK_FALSE(post_token(*client, form, auth));
+        const auto stopping = test_clock::now();
+        emulator.server->stop();
+        CHECK(test_clock::now() - stopping < std::chrono::seconds(1));
+    }
+}
+
+TEST_CASE("emulator: streams that end early or with an error event") {
+    tls_emulator emulator;
+    auto client = emulator.client();
+    emu::fault_plan plan;
+
+    SUBCASE("without [DONE]") {
+        plan.stream_without_done = on("agent", 1);
+        emulator.server->set_fault_plan(plan);
+        auto res = stream(*client, "agent", hello);
+        REQUIRE(res);
+        CHECK(res->status == 200);
+        const auto data = sse_data(res->body);
+        REQUIRE_FALSE(data.empty());
+        CHECK(data.back() != "[DONE]");
+        CHECK(json::parse(data.back())["finish_reason"] == "stop");
+        // Plain replies do not use up a stream fault.
+        emulator.server->set_fault_plan(plan);
+        CHECK(invoke(*client, "agent", hello, pat)->status == 200);
+        CHECK(emulator.server->faults().stream_without_done.count == 1);
+    }
+
+    SUBCASE("an error event after two chunks") {
+        plan.stream_error_event.scope = on("chat", 1);
+        plan.stream_error_event.after_chunks = 2;
+        plan.stream_error_event.code = "MODEL_ERROR";
+        emulator.server->set_fault_plan(plan);
+        auto res = stream(*client, "chat", hello);
+        REQUIRE(res);
+        CHECK(res->status == 200);
+        const auto data = sse_data(res->body);
+        REQUIRE(data.size() == 3);
+        CHECK(json::parse(data[1])["choices"][0]["delta"]["content"] == "Echo:");
+        const json error = json::parse(data[2]);
+        CHECK(error["error"]["code"] == "MODEL_ERROR");
+        CHECK(error["error"]["message"].is_string());
+        CHECK(emulator.server->processed("chat") == 1);
+        // Only the next stream was hit.
+        CHECK(sse_data(stream(*client, "chat", hello)->body).back() == "[DONE]");
+    }
+}

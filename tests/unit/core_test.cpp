@@ -116,7 +116,9 @@ struct counting_policy {
     int issued = 0;
     std::vector<std::string> invalidated;
     void bind(const dbxserve::http_sender&, const dbxserve::event_hook&) {}
-    dbxserve::result<std::string> authorization() { return "Bearer t" + std::to_string(issued); }
+    dbxserve::result<std::string> authorization(const dbxserve::call_context&) {
+        return "Bearer t" + std::to_string(issued);
+    }
     void invalidate(const std::string& header) {
         invalidated.push_back(header);
         ++issued;

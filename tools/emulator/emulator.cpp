@@ -18,7 +18,9 @@
 #include <atomic>
 #include <cctype>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -48,6 +50,8 @@ constexpr std::size_t embedding_dimensions = 16;
 // body like [[[[...]]]] from exhausting a worker thread's stack.
 constexpr std::size_t max_json_depth = 64;
 constexpr const char* account_id = "7a1f2c3e-0000-4000-8000-00000000e301";
+// A fault plan typo (minutes for milliseconds) must not park a worker for hours.
+constexpr std::chrono::milliseconds max_stall = std::chrono::seconds(30);
 
 // ----------------------------------------------------------------------------------
 // Small text helpers
@@ -324,6 +328,32 @@ std::int64_t unix_millis() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// IMF-fixdate (RFC 9110 5.6.7), spelled by hand because strftime follows the locale.
+std::string http_date(std::int64_t unix_time) {
+    static const char* days[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
+    static const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    const std::int64_t day = unix_time / 86400;
+    const std::int64_t second_of_day = unix_time % 86400;
+    // Civil-from-days (Howard Hinnant), valid for every date after 1970.
+    const std::int64_t z = day + 719468;
+    const std::int64_t era = z / 146097;
+    const std::int64_t doe = z - era * 146097;
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const std::int64_t mp = (5 * doy + 2) / 153;
+    const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    const std::int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+
+    char out[40];
+    std::snprintf(out, sizeof out, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[day % 7],
+                  static_cast<int>(d), months[m - 1], static_cast<int>(y),
+                  static_cast<int>(second_of_day / 3600), static_cast<int>(second_of_day / 60 % 60),
+                  static_cast<int>(second_of_day % 60));
+    return out;
+}
+
 // Bodies may carry bytes that are not UTF-8 (endpoint names come from the URL);
 // replacing them keeps dump() from throwing on client input.
 std::string dump(const json& j) {
@@ -364,6 +394,9 @@ struct reply {
     int status = 200;
     json body = json::object();
     header_list headers;
+    // When set, the reply goes out as these SSE data payloads (then [DONE]) instead of
+    // `body`.
+    std::optional<std::vector<std::string>> events;
 };
 
 json request_info(const std::string& request_id) {
@@ -397,6 +430,77 @@ struct invalid_parameter : std::runtime_error {
 [[noreturn]] void reject(const std::string& message) {
     throw invalid_parameter(message);
 }
+
+// ----------------------------------------------------------------------------------
+// Faults
+
+// What the fault plan decided for one request.
+struct fault_actions {
+    std::chrono::milliseconds stall_before{0};
+    std::optional<reply> refusal; // answered instead of the request
+    bool reset = false;
+    std::chrono::milliseconds stall_body{0};
+    std::chrono::milliseconds pace{0};
+    bool without_done = false;
+    std::optional<stream_error_fault> error_event;
+
+    bool cuts_body() const { return reset || stall_body.count() > 0; }
+};
+
+// Uses up one hit of `scope` when it covers the request's target ("" = not faultable).
+bool take(fault_scope& scope, const std::string& target) {
+    if (scope.count == 0 || target.empty() || (scope.target != "*" && scope.target != target)) {
+        return false;
+    }
+    if (scope.count > 0) {
+        --scope.count;
+    }
+    return true;
+}
+
+bool take(int& count) {
+    if (count == 0) {
+        return false;
+    }
+    if (count > 0) {
+        --count;
+    }
+    return true;
+}
+
+reply status_refusal(const status_fault& fault, int status, const std::string& request_id) {
+    reply r =
+        status == 429
+            ? api_error(429, "REQUEST_LIMIT_EXCEEDED",
+                        "The request rate exceeds the endpoint's limit; retry later.", request_id)
+            : api_error(503, "TEMPORARILY_UNAVAILABLE",
+                        "The service is temporarily unavailable; retry later.", request_id);
+    if (fault.retry_after_seconds) {
+        const int seconds = std::max(0, *fault.retry_after_seconds);
+        r.headers.emplace_back("Retry-After", fault.retry_after_http_date
+                                                  ? http_date(unix_seconds() + seconds)
+                                                  : std::to_string(seconds));
+    }
+    return r;
+}
+
+reply token_failure(int status) {
+    return status == 503 ? oauth_error(503, "temporarily_unavailable",
+                                       "The token service is temporarily unavailable.")
+                         : oauth_error(status, "server_error", "The token service failed.");
+}
+
+// One stream on its way out; the content provider sends a frame per call.
+struct stream_state {
+    static constexpr std::size_t never = static_cast<std::size_t>(-1);
+
+    std::vector<std::string> frames; // complete SSE frames, [DONE] included when sent
+    std::size_t next = 0;
+    std::size_t reset_after = never;  // frames sent before the connection is dropped
+    std::size_t stall_before = never; // the frame the stall precedes
+    std::chrono::milliseconds stall{0};
+    std::chrono::milliseconds pace{0};
+};
 
 // ----------------------------------------------------------------------------------
 // Routes
@@ -606,17 +710,26 @@ void check_optional_object(const json& body, const char* key) {
     }
 }
 
-void refuse_streaming(const json& body) {
-    const auto it = body.find("stream");
+bool optional_flag(const json& body, const char* key, const std::string& where) {
+    const auto it = body.find(key);
     if (it == body.end() || it->is_null()) {
-        return;
+        return false;
     }
     if (!it->is_boolean()) {
-        reject("'stream' must be a boolean.");
+        reject("'" + where + "' must be a boolean.");
     }
-    if (it->get<bool>()) {
-        reject("Streaming responses are not supported by this emulator.");
-    }
+    return it->get<bool>();
+}
+
+bool stream_requested(const json& body) {
+    return optional_flag(body, "stream", "stream");
+}
+
+bool usage_requested(const json& body) {
+    check_optional_object(body, "stream_options");
+    const auto options = body.find("stream_options");
+    return options != body.end() && options->is_object() &&
+           optional_flag(*options, "include_usage", "stream_options.include_usage");
 }
 
 struct generated_text {
@@ -655,7 +768,8 @@ json chat_completion(const json& body, const std::string& model) {
          temperature->get<double>() > 2.0)) {
         reject("'temperature' must be a number between 0.0 and 2.0.");
     }
-    refuse_streaming(body);
+    stream_requested(body);
+    usage_requested(body);
 
     const generated_text answer = echo_reply(c.last_user_text, max_tokens);
     json choices = json::array();
@@ -707,7 +821,7 @@ json chat_agent(const json& body, const std::string& model) {
     check_optional_object(body, "custom_inputs");
     check_optional_object(body, "context");
     check_optional_object(body, "databricks_options");
-    refuse_streaming(body);
+    stream_requested(body);
 
     bool return_trace = false;
     const auto options = body.find("databricks_options");
@@ -740,7 +854,7 @@ json responses_agent(const json& body, const std::string& model) {
     }
     check_optional_object(body, "custom_inputs");
     check_optional_object(body, "context");
-    refuse_streaming(body);
+    stream_requested(body);
     const auto limit = optional_integer(body, "max_output_tokens", 1, 1 << 20);
 
     std::string user_text;
@@ -811,6 +925,100 @@ json responses_agent(const json& body, const std::string& model) {
         out["custom_outputs"] = *custom;
     }
     return out;
+}
+
+// ----------------------------------------------------------------------------------
+// Streams. Each is derived from the finished non-streamed reply, so the deltas of a
+// stream concatenate to exactly the text the same request gets without "stream".
+
+// One piece per word, each carrying the whitespace before it, so joining the pieces
+// gives back `text` byte for byte.
+std::vector<std::string> text_pieces(std::string_view text) {
+    std::vector<std::string> pieces;
+    std::size_t start = 0;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) {
+            ++i;
+        }
+        while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) {
+            ++i;
+        }
+        pieces.emplace_back(text.substr(start, i - start));
+        start = i;
+    }
+    return pieces;
+}
+
+std::vector<std::string> chat_stream(const json& completion, bool include_usage) {
+    std::vector<std::string> events;
+    auto chunk = [&](json choices) {
+        json c = {{"id", completion["id"]},
+                  {"object", "chat.completion.chunk"},
+                  {"created", completion["created"]},
+                  {"model", completion["model"]},
+                  {"choices", std::move(choices)}};
+        if (include_usage) {
+            c["usage"] = nullptr;
+        }
+        return c;
+    };
+    auto choice = [](const json& index, json delta, json finish) {
+        return json::array({{{"index", index},
+                             {"delta", std::move(delta)},
+                             {"finish_reason", std::move(finish)}}});
+    };
+    for (const json& c : completion["choices"]) {
+        events.push_back(
+            dump(chunk(choice(c["index"], {{"role", "assistant"}, {"content", ""}}, nullptr))));
+        for (const std::string& piece : text_pieces(c["message"]["content"].get<std::string>())) {
+            events.push_back(dump(chunk(choice(c["index"], {{"content", piece}}, nullptr))));
+        }
+        events.push_back(dump(chunk(choice(c["index"], json::object(), c["finish_reason"]))));
+    }
+    if (include_usage) {
+        json last = chunk(json::array());
+        last["usage"] = completion["usage"];
+        events.push_back(dump(last));
+    }
+    return events;
+}
+
+std::vector<std::string> agent_stream(const json& reply) {
+    const json& message = reply["messages"][0];
+    auto delta = [&message](const std::string& content) {
+        return json{{"role", "assistant"}, {"content", content}, {"id", message["id"]}};
+    };
+    std::vector<std::string> events;
+    for (const std::string& piece : text_pieces(message["content"].get<std::string>())) {
+        events.push_back(dump({{"delta", delta(piece)}}));
+    }
+    // ChatAgentChunk requires a delta even on the closing chunk; an empty one keeps
+    // the concatenated text unchanged.
+    json last = {{"delta", delta("")}, {"finish_reason", "stop"}};
+    for (const char* key : {"custom_outputs", "databricks_output"}) {
+        if (reply.contains(key)) {
+            last[key] = reply[key];
+        }
+    }
+    events.push_back(dump(last));
+    return events;
+}
+
+std::vector<std::string> responses_stream(const json& response) {
+    const json& item = response["output"][0];
+    std::vector<std::string> events;
+    for (const std::string& piece : text_pieces(item["content"][0]["text"].get<std::string>())) {
+        events.push_back(dump({{"type", "response.output_text.delta"},
+                               {"item_id", item["id"]},
+                               {"output_index", 0},
+                               {"content_index", 0},
+                               {"delta", piece}}));
+    }
+    events.push_back(
+        dump({{"type", "response.output_item.done"}, {"output_index", 0}, {"item", item}}));
+    events.push_back(dump({{"type", "response.completed"}, {"response", response}}));
+    return events;
 }
 
 std::uint64_t fnv1a(std::string_view text) {
@@ -1010,7 +1218,8 @@ bool recorded_request::has_header(const std::string& name) const {
 
 class workspace_emulator::impl {
 public:
-    explicit impl(emulator_options options) : options_(std::move(options)) {}
+    explicit impl(emulator_options options)
+        : options_(std::move(options)), faults_(options_.faults) {}
     ~impl() { stop(); }
 
     bool start();
@@ -1040,6 +1249,11 @@ public:
         const auto it = invocations_.find(endpoint);
         return it == invocations_.end() ? 0 : it->second;
     }
+    std::size_t processed(const std::string& endpoint) const {
+        std::lock_guard<std::mutex> lock(state_mu_);
+        const auto it = processed_.find(endpoint);
+        return it == processed_.end() ? 0 : it->second;
+    }
     std::vector<recorded_request> requests() const {
         std::lock_guard<std::mutex> lock(state_mu_);
         return records_;
@@ -1056,6 +1270,14 @@ public:
         std::lock_guard<std::mutex> lock(state_mu_);
         hook_ = hook ? std::make_shared<const request_hook>(std::move(hook)) : nullptr;
     }
+    void set_fault_plan(fault_plan plan) {
+        std::lock_guard<std::mutex> lock(fault_mu_);
+        faults_ = std::move(plan);
+    }
+    fault_plan faults() const {
+        std::lock_guard<std::mutex> lock(fault_mu_);
+        return faults_;
+    }
 
 private:
     bool fail(const std::string& message) {
@@ -1066,7 +1288,14 @@ private:
 
     void configure(httplib::Server& server);
     void handle(const httplib::Request& req, httplib::Response& res);
-    void count(const request_context& ctx);
+    std::string fault_target(const request_context& ctx) const;
+    void count(const request_context& ctx, const std::string& target);
+    fault_actions faults_before(const request_context& ctx, const std::string& target);
+    void faults_after(const std::string& target, bool stream, fault_actions& actions);
+    bool pause(std::chrono::milliseconds delay);
+    void send_stream(httplib::Response& res, const std::vector<std::string>& events,
+                     const fault_actions& faults);
+    void send_cut(httplib::Response& res, std::string body, const fault_actions& faults);
     std::optional<canned_reply> run_hook(const recorded_request& record) const;
     reply dispatch(const request_context& ctx);
     reply host_metadata(const request_context& ctx) const;
@@ -1103,8 +1332,17 @@ private:
     mutable std::mutex state_mu_;
     std::unordered_map<std::string, std::size_t> invocations_;
     std::unordered_map<std::string, steady::time_point> tokens_; // token -> expiry
+    std::unordered_map<std::string, std::size_t> processed_;
     std::vector<recorded_request> records_;
     std::shared_ptr<const request_hook> hook_;
+
+    mutable std::mutex fault_mu_;
+    fault_plan faults_;
+
+    // Stalls wait on this, so stop() can cut them short instead of waiting them out.
+    std::mutex stop_mu_;
+    std::condition_variable stop_cv_;
+    bool stopping_ = false;
 };
 
 bool workspace_emulator::impl::start() {
@@ -1126,6 +1364,10 @@ bool workspace_emulator::impl::start() {
         return fail("token_ttl must not be negative");
     }
 
+    {
+        std::lock_guard<std::mutex> stopping(stop_mu_);
+        stopping_ = false;
+    }
 #ifndef _WIN32
     listen_socket_ = -1; // filled in by the socket-options callback during bind
 #endif
@@ -1216,6 +1458,11 @@ void workspace_emulator::impl::stop() {
     if (!server_) {
         return;
     }
+    {
+        std::lock_guard<std::mutex> stopping(stop_mu_);
+        stopping_ = true;
+    }
+    stop_cv_.notify_all();
     server_->stop();
 #ifndef _WIN32
     wake_connections();
@@ -1327,8 +1574,8 @@ void workspace_emulator::impl::configure(httplib::Server& server) {
     });
 #endif
 
-    // One catch-all handler per method keeps every decision in handle(), where a
-    // later fault stage can see each request before it is answered.
+    // One catch-all handler per method keeps every decision in handle(), where the
+    // fault stage sees each request before it is answered.
     const httplib::Server::Handler all = [this](const httplib::Request& req,
                                                 httplib::Response& res) { handle(req, res); };
     server.Get(".*", all);
@@ -1414,19 +1661,33 @@ void workspace_emulator::impl::handle(const httplib::Request& req, httplib::Resp
         std::lock_guard<std::mutex> lock(state_mu_);
         records_.push_back(record);
     }
-    count(ctx);
+    const std::string target = fault_target(ctx);
+    count(ctx, target);
 
-    // The single place every request is answered: a fault stage added later slots in
-    // between the hook and dispatch, or wraps the write below.
+    // The single place every request is answered, and the only one faults act in: the
+    // hook first, then the fault plan around dispatch and around the write below.
     std::optional<canned_reply> canned;
     reply out;
+    fault_actions faults;
     try {
         canned = run_hook(record);
         if (!canned) {
-            out = dispatch(ctx);
+            faults = faults_before(ctx, target);
+            if (!pause(faults.stall_before)) {
+                out = api_error(503, "TEMPORARILY_UNAVAILABLE", "The emulator is shutting down.",
+                                ctx.request_id);
+            } else if (faults.refusal) {
+                out = std::move(*faults.refusal);
+            } else {
+                out = dispatch(ctx);
+                if (out.status == 200) {
+                    faults_after(target, out.events.has_value(), faults);
+                }
+            }
         }
     } catch (const std::exception&) {
         canned.reset();
+        faults = fault_actions{};
         out = api_error(500, "INTERNAL_ERROR", "The emulator failed to handle the request.",
                         ctx.request_id);
     }
@@ -1444,28 +1705,174 @@ void workspace_emulator::impl::handle(const httplib::Request& req, httplib::Resp
             res.set_header(h.first, h.second);
         }
         res.set_header("x-request-id", ctx.request_id);
-        res.set_content(dump(out.body), "application/json");
+        if (out.events) {
+            send_stream(res, *out.events, faults);
+        } else if (faults.cuts_body()) {
+            send_cut(res, dump(out.body), faults);
+        } else {
+            res.set_content(dump(out.body), "application/json");
+        }
     }
     finish_record(ctx.request_id, res.status);
 }
 
-void workspace_emulator::impl::count(const request_context& ctx) {
-    const route& r = ctx.target;
-    if (r.kind == route_kind::token) {
-        ++token_requests_;
+fault_actions workspace_emulator::impl::faults_before(const request_context& ctx,
+                                                      const std::string& target) {
+    fault_actions a;
+    const bool token = ctx.target.kind == route_kind::token;
+    std::lock_guard<std::mutex> lock(fault_mu_);
+    fault_plan& p = faults_;
+    if (take(p.stall_before_headers.scope, target)) {
+        a.stall_before += p.stall_before_headers.delay;
+    }
+    if (token && take(p.token_hang.count)) {
+        a.stall_before += p.token_hang.delay;
+    }
+    // At most one refusal per request, so a count is never used up by a request that
+    // another fault already answered.
+    if (take(p.status_429.scope, target)) {
+        a.refusal = status_refusal(p.status_429, 429, ctx.request_id);
+    } else if (take(p.status_503.scope, target)) {
+        a.refusal = status_refusal(p.status_503, 503, ctx.request_id);
+    } else if (token && take(p.token_fail.count)) {
+        a.refusal = token_failure(p.token_fail.status);
+    }
+    return a;
+}
+
+void workspace_emulator::impl::faults_after(const std::string& target, bool stream,
+                                            fault_actions& a) {
+    std::lock_guard<std::mutex> lock(fault_mu_);
+    fault_plan& p = faults_;
+    a.reset = take(p.reset_mid_body, target);
+    if (take(p.stall_during_body.scope, target)) {
+        a.stall_body = p.stall_during_body.delay;
+    }
+    if (!stream) {
         return;
     }
-    std::string endpoint = r.endpoint;
+    if (take(p.pace_stream.scope, target)) {
+        a.pace = p.pace_stream.delay;
+    }
+    a.without_done = take(p.stream_without_done, target);
+    if (take(p.stream_error_event.scope, target)) {
+        a.error_event = p.stream_error_event;
+    }
+}
+
+bool workspace_emulator::impl::pause(std::chrono::milliseconds delay) {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    if (delay.count() <= 0) {
+        return !stopping_;
+    }
+    return !stop_cv_.wait_for(lock, std::min(delay, max_stall), [this] { return stopping_; });
+}
+
+void workspace_emulator::impl::send_stream(httplib::Response& res,
+                                           const std::vector<std::string>& events,
+                                           const fault_actions& f) {
+    auto state = std::make_shared<stream_state>();
+    std::size_t sent = events.size();
+    if (f.error_event) {
+        sent = std::min(sent, f.error_event->after_chunks);
+    }
+    for (std::size_t i = 0; i < sent; ++i) {
+        state->frames.push_back("data: " + events[i] + "\n\n");
+    }
+    if (f.error_event) {
+        const json error = {
+            {"error", {{"message", f.error_event->message}, {"code", f.error_event->code}}}};
+        state->frames.push_back("data: " + dump(error) + "\n\n");
+    } else if (!f.without_done) {
+        state->frames.push_back("data: [DONE]\n\n");
+    }
+    // Halfway, but after at least one frame, so the client has seen the stream start.
+    const std::size_t halfway = std::max<std::size_t>(1, state->frames.size() / 2);
+    if (f.reset) {
+        state->reset_after = halfway;
+    }
+    if (f.stall_body.count() > 0) {
+        state->stall_before = halfway;
+        state->stall = f.stall_body;
+    }
+    state->pace = f.pace;
+
+    res.set_header("Cache-Control", "no-cache");
+    // Exactly "text/event-stream": httplib compresses other text/ types, and a
+    // compressor would hold events back instead of sending each when it is ready.
+    res.set_chunked_content_provider(
+        "text/event-stream", [this, state](std::size_t, httplib::DataSink& sink) {
+            stream_state& s = *state;
+            if (s.next == s.reset_after) {
+                return false; // httplib drops a connection whose provider fails
+            }
+            if (s.next == s.stall_before) {
+                s.stall_before = stream_state::never;
+                if (!pause(s.stall)) {
+                    return false;
+                }
+            }
+            if (s.next == s.frames.size()) {
+                sink.done();
+                return true;
+            }
+            if (s.next > 0 && s.pace.count() > 0) {
+                static const std::string keep_alive = ": keep-alive\n\n";
+                if (!pause(s.pace / 2) || !sink.write(keep_alive.data(), keep_alive.size()) ||
+                    !pause(s.pace - s.pace / 2)) {
+                    return false;
+                }
+            }
+            const std::string& frame = s.frames[s.next++];
+            return sink.write(frame.data(), frame.size());
+        });
+}
+
+void workspace_emulator::impl::send_cut(httplib::Response& res, std::string body,
+                                        const fault_actions& f) {
+    auto text = std::make_shared<const std::string>(std::move(body));
+    const bool reset = f.reset;
+    const std::chrono::milliseconds stall = f.stall_body;
+    // A provider with a length makes httplib send the full Content-Length up front, which
+    // is what lets a client tell a cut body from a short one.
+    res.set_content_provider(
+        text->size(), "application/json",
+        [this, text, reset, stall](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+            const std::size_t half = text->size() / 2;
+            if (offset < half) {
+                return sink.write(text->data() + offset, half - offset);
+            }
+            if (reset || !pause(stall)) {
+                return false;
+            }
+            return sink.write(text->data() + offset, text->size() - offset);
+        });
+}
+
+// "token", the endpoint a model route addresses, or "" for routes faults never hit.
+std::string workspace_emulator::impl::fault_target(const request_context& ctx) const {
+    const route& r = ctx.target;
+    if (r.kind == route_kind::token) {
+        return "token";
+    }
     if (r.kind != route_kind::invocation && is_model_route(r.kind)) {
         // OpenAI-style routes name the endpoint in the body's "model" field.
         const auto model = ctx.body.is_object() ? ctx.body.find("model") : ctx.body.end();
         if (ctx.body.is_object() && model != ctx.body.end() && model->is_string()) {
-            endpoint = model->get<std::string>();
+            return model->get<std::string>();
         }
     }
-    if (!endpoint.empty()) {
+    return r.endpoint;
+}
+
+void workspace_emulator::impl::count(const request_context& ctx, const std::string& target) {
+    if (ctx.target.kind == route_kind::token) {
+        ++token_requests_;
+        return;
+    }
+    if (!target.empty()) {
         std::lock_guard<std::mutex> lock(state_mu_);
-        ++invocations_[endpoint];
+        ++invocations_[target];
     }
 }
 
@@ -1750,15 +2157,26 @@ reply workspace_emulator::impl::invoke(const request_context& ctx) {
 
     reply out;
     try {
+        // The endpoint functions validate "stream" and "stream_options" before this
+        // reads them back.
         switch (endpoint->kind) {
         case endpoint_kind::chat:
             out.body = chat_completion(ctx.body, served);
+            if (stream_requested(ctx.body)) {
+                out.events = chat_stream(out.body, usage_requested(ctx.body));
+            }
             break;
         case endpoint_kind::agent:
             out.body = chat_agent(ctx.body, served);
+            if (stream_requested(ctx.body)) {
+                out.events = agent_stream(out.body);
+            }
             break;
         case endpoint_kind::responses:
             out.body = responses_agent(ctx.body, served);
+            if (stream_requested(ctx.body)) {
+                out.events = responses_stream(out.body);
+            }
             break;
         case endpoint_kind::embeddings:
             out.body = embeddings(ctx.body, served);
@@ -1773,6 +2191,10 @@ reply workspace_emulator::impl::invoke(const request_context& ctx) {
         return api_error(400, "INVALID_PARAMETER_VALUE",
                          "The request body does not have the shape this endpoint expects.",
                          ctx.request_id);
+    }
+    {
+        std::lock_guard<std::mutex> lock(state_mu_);
+        ++processed_[name];
     }
     out.headers.emplace_back("served-model-name", served);
     return out;
@@ -1814,6 +2236,9 @@ std::size_t workspace_emulator::token_requests() const {
 std::size_t workspace_emulator::invocations(const std::string& endpoint) const {
     return impl_->invocations(endpoint);
 }
+std::size_t workspace_emulator::processed(const std::string& endpoint) const {
+    return impl_->processed(endpoint);
+}
 
 std::vector<recorded_request> workspace_emulator::requests() const {
     return impl_->requests();
@@ -1827,6 +2252,12 @@ void workspace_emulator::revoke_tokens() {
 
 void workspace_emulator::set_request_hook(request_hook hook) {
     impl_->set_request_hook(std::move(hook));
+}
+void workspace_emulator::set_fault_plan(fault_plan plan) {
+    impl_->set_fault_plan(std::move(plan));
+}
+fault_plan workspace_emulator::faults() const {
+    return impl_->faults();
 }
 
 } // namespace dbxserve::emulator

@@ -17,6 +17,76 @@
 
 namespace dbxserve::emulator {
 
+// Which requests a fault hits. `target` names a serving endpoint, "token" for the token
+// endpoint, or "*" for every serving endpoint and the token endpoint (host metadata and
+// OIDC discovery are never faulted: SDKs fetch them once and a fault there only tests the
+// SDK's startup). `count` is how many of the next matching requests the fault hits: -1 for
+// all of them, 0 for none.
+struct fault_scope {
+    std::string target = "*";
+    int count = 0;
+};
+
+// An error status in Databricks' shape, answered before authentication and before the
+// model sees the request, so it is never "processed".
+struct status_fault {
+    fault_scope scope;
+    // Sent as Retry-After when set: delta-seconds, or with retry_after_http_date an
+    // IMF-fixdate that many seconds ahead (both forms are legal, RFC 9110 10.2.3).
+    std::optional<int> retry_after_seconds;
+    bool retry_after_http_date = false;
+};
+
+struct delay_fault {
+    fault_scope scope;
+    std::chrono::milliseconds delay{0}; // capped at 30 s; stop() interrupts it
+};
+
+struct stream_error_fault {
+    fault_scope scope;
+    std::size_t after_chunks = 1; // data events sent before the error event
+    std::string message = "The model failed while generating the reply.";
+    std::string code = "INTERNAL_ERROR";
+};
+
+// Token endpoint faults have no target: the token endpoint is the only one they fit.
+struct token_fail_fault {
+    int count = 0;
+    int status = 503; // 500 (server_error) or 503 (temporarily_unavailable)
+};
+
+struct token_hang_fault {
+    int count = 0;
+    std::chrono::milliseconds delay{0}; // capped at 30 s; stop() interrupts it
+};
+
+// Faults applied to requests the request hook lets through, in this order: the delays
+// before headers, then one of 429 / 503 / token failure, then the model, then the body
+// faults. Body and stream faults only hit 200 replies the emulator generated, so an auth
+// error or a non-stream reply does not use up a count meant for a later request.
+struct fault_plan {
+    status_fault status_429{{}, 1, false}; // Retry-After: 1 unless changed
+    status_fault status_503;
+    // Status line, headers (true Content-Length) and half the body, then the connection
+    // is dropped without a TLS close_notify. Streams drop after half their events, with
+    // no terminating chunk. The request counts as processed.
+    fault_scope reset_mid_body;
+    delay_fault stall_before_headers;
+    // Plain replies: half the body, the stall, the rest. Streams: the stall sits halfway
+    // through the events, with nothing sent meanwhile.
+    delay_fault stall_during_body;
+    token_fail_fault token_fail;
+    token_hang_fault token_hang;
+    // A pause before every stream event but the first, with an SSE comment
+    // (": keep-alive") in the middle of each pause.
+    delay_fault pace_stream;
+    // The stream ends cleanly after its last event but without "data: [DONE]".
+    fault_scope stream_without_done;
+    // After `after_chunks` events (or all, if fewer), one error event
+    // data: {"error":{"message":...,"code":...}} ends the stream, without [DONE].
+    stream_error_fault stream_error_event;
+};
+
 struct emulator_options {
     // Only loopback literals are accepted: 127.0.0.0/8 or ::1.
     std::string bind_host = "127.0.0.1";
@@ -32,6 +102,7 @@ struct emulator_options {
     // Receives one line per request (method, path, status, request id; never headers
     // or bodies, which carry credentials); empty means silent. Called from server threads.
     std::function<void(const std::string&)> log;
+    fault_plan faults;
 };
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
@@ -64,7 +135,9 @@ struct canned_reply {
 using request_hook = std::function<std::optional<canned_reply>(const recorded_request&)>;
 
 // Serving endpoints the emulator hosts, by name: chat, agent, responses, embeddings,
-// tabular. Each has one served entity named "<endpoint>-model-1".
+// tabular. Each has one served entity named "<endpoint>-model-1". chat, agent and
+// responses stream their reply as server-sent events when the body has "stream": true;
+// chat adds a usage chunk only when stream_options.include_usage is true, as OpenAI does.
 class workspace_emulator {
 public:
     explicit workspace_emulator(emulator_options options = {});
@@ -92,6 +165,9 @@ public:
     // Requests addressed to an endpoint (invocations and OpenAI-style routes), whatever
     // their outcome, so a retry shows up as a second attempt.
     std::size_t invocations(const std::string& endpoint) const;
+    // Invocations of an endpoint that reached the model and generated a reply, including
+    // replies a fault then cut short; 429 and 503 faults and request errors are not.
+    std::size_t processed(const std::string& endpoint) const;
     std::vector<recorded_request> requests() const;
     // Forgets recorded requests; the counters above keep counting.
     void clear_requests();
@@ -99,6 +175,11 @@ public:
     // Invalidates every OAuth token issued so far; the PAT stays valid.
     void revoke_tokens();
     void set_request_hook(request_hook hook);
+    // Replaces the fault plan, remaining counts included; requests already past the
+    // fault stage keep the faults they were given.
+    void set_fault_plan(fault_plan plan);
+    // The plan as it stands, with counts reduced by the requests that used them.
+    fault_plan faults() const;
 
 private:
     class impl;

@@ -44,8 +44,8 @@ public:
         std::visit([&](auto& p) { p.bind(sender, hook); }, policy_);
     }
 
-    result<std::string> authorization() {
-        return std::visit([](auto& p) { return p.authorization(); }, policy_);
+    result<std::string> authorization(const call_context& call = {}) {
+        return std::visit([&](auto& p) { return p.authorization(call); }, policy_);
     }
 
     void invalidate(const std::string& authorization) {

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../call.hpp"
 #include "../detail/base64.hpp"
 #include "../detail/http_error.hpp"
 #include "../detail/oidc_discovery.hpp"
@@ -21,6 +22,7 @@
 #include "../detail/url.hpp"
 #include "../events.hpp"
 #include "../result.hpp"
+#include "../retry.hpp"
 #include "../transport.hpp"
 
 namespace dbxserve {
@@ -52,7 +54,12 @@ struct oauth_m2m_options {
     // After a failed background refresh, wait this long before trying again in the background.
     std::chrono::seconds async_retry_backoff{60};
 
+    // Per attempt at the token endpoint; all attempts of one token request share a one-minute
+    // budget (or the calling query's deadline, when that is sooner).
     std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+
+    // Retries of the token request: 429, 502, 503, 504 and network failures (PROTOCOL 1.6).
+    retry_options token_retry = token_endpoint_retry_options();
 
     // Monotonic clock, replaceable by tests.
     std::function<std::chrono::steady_clock::time_point()> clock;
@@ -136,6 +143,7 @@ public:
         if (!options.clock) {
             options.clock = [] { return std::chrono::steady_clock::now(); };
         }
+        state_->retry = retry_policy(options.token_retry);
         state_->options = std::move(options);
     }
 
@@ -145,8 +153,11 @@ public:
         state_->hook = std::move(hook);
     }
 
-    // The Authorization header value for the next request.
-    result<std::string> authorization() { return state_->authorization(); }
+    // The Authorization header value for the next request. Waits for a token no longer than the
+    // call's deadline allows, and gives up when the call is cancelled.
+    result<std::string> authorization(const call_context& call = {}) {
+        return state_->authorization(call);
+    }
 
     // The server refused `authorization` (a 401): forget it, so the next call fetches a new token.
     void invalidate(const std::string& authorization) { state_->invalidate(authorization); }
@@ -167,18 +178,19 @@ private:
 
     struct state {
         ~state() {
-            // The background refresh uses this object; wait for it (bounded by the request
-            // timeout) rather than let it touch freed memory.
+            // The background refresh uses this object: stop it (it is cancellable at every
+            // step) and wait, rather than let it touch freed memory.
+            shutdown.cancel();
             if (background.joinable()) {
                 background.join();
             }
         }
 
-        result<std::string> authorization() {
+        result<std::string> authorization(const call_context& call) {
             std::unique_lock<std::mutex> lock(mutex);
             for (;;) {
                 const time_point now = options.clock();
-                if (token && now + options.expiry_margin < token->expiry) {
+                if (token_usable(now)) {
                     if (options.async_refresh && now >= token->stale_at && !refreshing &&
                         now >= next_async_attempt) {
                         start_background_refresh();
@@ -189,8 +201,12 @@ private:
                 // No usable token. If a refresh (of either kind) is running, its result is what
                 // we need: wait for it instead of sending a second token request.
                 if (refreshing) {
-                    refreshed.wait(lock, [&] { return !refreshing; });
-                    if (last_failure && !token_usable(options.clock())) {
+                    auto waited = wait_for_refresh(lock, call);
+                    if (!waited) {
+                        return waited.error();
+                    }
+                    if (last_failure && !token_usable(options.clock()) &&
+                        !ended_by_its_caller(*last_failure)) {
                         return *last_failure;
                     }
                     continue;
@@ -198,7 +214,7 @@ private:
 
                 refreshing = true;
                 lock.unlock();
-                auto fetched = fetch();
+                auto fetched = fetch(call);
                 lock.lock();
                 finish_refresh(fetched);
                 if (!fetched) {
@@ -206,6 +222,31 @@ private:
                 }
                 return token->authorization;
             }
+        }
+
+        // Waits in short slices, so that this caller's deadline and cancellation are noticed
+        // while another thread's token request is still running.
+        result<void> wait_for_refresh(std::unique_lock<std::mutex>& lock,
+                                      const call_context& call) {
+            while (refreshing) {
+                if (call.cancel.cancelled()) {
+                    return make_error(error_kind::cancelled, "cancelled while waiting for a token");
+                }
+                if (call.until.expired()) {
+                    return make_error(error_kind::timeout,
+                                      "deadline passed while waiting for an OAuth token");
+                }
+                const auto slice = std::min<std::chrono::milliseconds>(
+                    std::chrono::milliseconds(10), call.until.remaining());
+                refreshed.wait_for(lock, slice);
+            }
+            return {};
+        }
+
+        // A refresh that ended because its own caller gave up says nothing about the token
+        // endpoint: the next waiter then tries for itself.
+        static bool ended_by_its_caller(const error& e) {
+            return e.kind == error_kind::cancelled || e.kind == error_kind::timeout;
         }
 
         bool token_usable(time_point now) const {
@@ -229,7 +270,9 @@ private:
             background = std::thread([this] {
                 emit(event_level::debug, "token.refresh.background",
                      "token is in its stale window; refreshing in the background");
-                auto fetched = fetch();
+                call_context background_call;
+                background_call.cancel = shutdown.token();
+                auto fetched = fetch(background_call);
                 if (!fetched) {
                     emit(event_level::warning, "token.refresh.failed",
                          "background token refresh failed: " + fetched.error().to_string());
@@ -254,7 +297,7 @@ private:
             refreshed.notify_all();
         }
 
-        result<std::string> endpoint() {
+        result<std::string> endpoint(const deadline& budget) {
             {
                 std::lock_guard<std::mutex> lock(mutex);
                 if (!token_endpoint.empty()) {
@@ -271,7 +314,7 @@ private:
             in.discovery_url = options.discovery_url;
             in.account_id = options.account_id;
             in.account_host = options.account_host;
-            in.timeout = options.request_timeout;
+            in.timeout = std::min(options.request_timeout, budget.remaining());
             auto found = detail::discover_endpoints(sender, in, hook);
             if (!found) {
                 return found.error();
@@ -284,11 +327,13 @@ private:
         }
 
         // Runs without the mutex held; only one call is in flight at a time (`refreshing`).
-        result<detail::oauth_token> fetch() {
+        result<detail::oauth_token> fetch(const call_context& call) {
             if (!sender) {
                 return make_error(error_kind::auth, "oauth-m2m policy is not bound to a transport");
             }
-            auto url = endpoint();
+            const deadline budget =
+                deadline::after(token_endpoint_retry_budget).earlier_of(call.until);
+            auto url = endpoint(budget);
             if (!url) {
                 return url.error();
             }
@@ -300,8 +345,7 @@ private:
             http_request request;
             request.method = "POST";
             request.url = *url;
-            request.connect_timeout = options.request_timeout;
-            request.read_timeout = options.request_timeout;
+            request.cancel = call.cancel;
             request.headers.add("Accept", "application/json");
             request.headers.add("Content-Type", "application/x-www-form-urlencoded");
             // RFC 6749 2.3.1: id and secret are form-encoded before Basic encoding, as the Go
@@ -313,9 +357,21 @@ private:
             request.body = form_body();
 
             emit(event_level::info, "token.fetch", "requesting an OAuth token from " + *url);
-            ++token_requests;
-            const time_point sent_at = options.clock();
-            auto response = sender(request);
+            time_point sent_at = options.clock();
+            auto send_once = [&](int) {
+                const auto left = budget.remaining();
+                request.connect_timeout = std::min(options.request_timeout, left);
+                request.read_timeout = std::min(options.request_timeout, left);
+                ++token_requests;
+                sent_at = options.clock();
+                return sender(request);
+            };
+            auto on_retry = [&](int attempt, std::chrono::milliseconds delay) {
+                emit(event_level::warning, "token.retry",
+                     "token request attempt " + std::to_string(attempt) + " failed; retrying in " +
+                         std::to_string(delay.count()) + " ms");
+            };
+            auto response = run_with_retries(retry, budget, call.cancel, send_once, on_retry);
             if (!response) {
                 error e = response.error();
                 e.message = "token request failed: " + e.message;
@@ -379,6 +435,8 @@ private:
         }
 
         oauth_m2m_options options;
+        retry_policy retry;
+        cancellation_source shutdown;
         http_sender sender;
         event_hook hook;
 

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "../call.hpp"
 #include "../events.hpp"
 #include "../result.hpp"
 #include "../transport.hpp"
@@ -13,12 +14,13 @@ inline namespace v0 {
 // The token policy concept. A token policy is any type with
 //
 //     void bind(http_sender sender, event_hook hook);   // the client's transport and event hook
-//     result<std::string> authorization();              // the Authorization header value to send
+//     result<std::string> authorization(const call_context& call); // Authorization header value
 //     void invalidate(const std::string& authorization); // the server rejected that value
 //     const char* auth_type() const;                    // "pat", "oauth-m2m", ... (User-Agent)
 //
-// `authorization` is called for every request, from many threads at once, and must be cheap when
-// it has a valid credential cached.
+// `authorization` is called for every attempt, from many threads at once, and must be cheap when
+// it has a valid credential cached; when it has to wait or fetch, it honours the call's deadline
+// and cancellation.
 
 // A fixed bearer token: a personal access token for development, or a token obtained elsewhere.
 // PATs must not be used in production; prefer `oauth_m2m` with a service principal.
@@ -29,7 +31,7 @@ public:
 
     void bind(const http_sender&, const event_hook&) {}
 
-    result<std::string> authorization() const { return header_; }
+    result<std::string> authorization(const call_context& = {}) const { return header_; }
 
     void invalidate(const std::string&) {}
 

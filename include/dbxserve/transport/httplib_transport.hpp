@@ -10,14 +10,15 @@
 #include <httplib.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "../config.hpp"
 #include "../detail/url.hpp"
+#include "../proxy.hpp"
 #include "../transport.hpp"
 
 namespace dbxserve {
@@ -35,6 +36,14 @@ struct tls_options {
 
 struct httplib_transport_options {
     tls_options tls;
+
+    // An explicit proxy, else HTTPS_PROXY / https_proxy and NO_PROXY from `env`, as curl reads
+    // them. Only https:// requests go through a proxy, always tunnelled with CONNECT, so the
+    // bearer token travels inside TLS end to end; plain http:// (loopback only) never does.
+    proxy_options proxy;
+
+    // Where SSL_CERT_FILE, SSL_CERT_DIR and the proxy variables are read from.
+    environment env = environment::process();
 
     // Idle keep-alive connections kept per origin. More callers than this still run at once (each
     // gets its own connection); the surplus connections are closed when they finish.
@@ -113,14 +122,9 @@ private:
     struct state {
         explicit state(httplib_transport_options o) : options(std::move(o)) {
             if (options.tls.ca_file.empty() && options.tls.ca_dir.empty()) {
-                options.tls.ca_file = read_env("SSL_CERT_FILE");
-                options.tls.ca_dir = read_env("SSL_CERT_DIR");
+                options.tls.ca_file = options.env.get("SSL_CERT_FILE").value_or("");
+                options.tls.ca_dir = options.env.get("SSL_CERT_DIR").value_or("");
             }
-        }
-
-        static std::string read_env(const char* name) {
-            const char* value = std::getenv(name);
-            return value != nullptr ? value : "";
         }
 
         httplib_transport_options options;
@@ -128,18 +132,30 @@ private:
         std::map<std::string, std::vector<connection>> idle;
     };
 
-    connection lease(const std::string& origin) const {
+    result<connection> lease(const std::string& origin, const detail::url_parts& url) const {
         {
             std::lock_guard<std::mutex> lock(state_->mutex);
             auto& pool = state_->idle[origin];
             if (!pool.empty()) {
                 connection reused = std::move(pool.back());
                 pool.pop_back();
-                return reused;
+                return result<connection>(std::move(reused));
             }
         }
 
         auto client = std::make_unique<httplib::Client>(origin);
+        if (url.scheme == "https") {
+            auto route = resolve_proxy(state_->options.proxy, origin, state_->options.env);
+            if (!route) {
+                return route.error();
+            }
+            if (*route) {
+                client->set_proxy((*route)->host, (*route)->port);
+                if (!(*route)->username.empty()) {
+                    client->set_proxy_basic_auth((*route)->username, (*route)->password);
+                }
+            }
+        }
         const auto& tls = state_->options.tls;
         client->set_tcp_nodelay(true); // avoids 40 ms delayed-ACK stalls on small requests
         client->set_keep_alive(true);
@@ -148,7 +164,7 @@ private:
         if (!tls.ca_file.empty() || !tls.ca_dir.empty()) {
             client->set_ca_cert_path(tls.ca_file, tls.ca_dir);
         }
-        return client;
+        return result<connection>(std::move(client));
     }
 
     void give_back(const std::string& origin, connection client) const {
@@ -174,21 +190,34 @@ private:
         }
         req.body = request.body;
 
+        const cancellation_token& cancel = request.cancel;
         http_response response;
+        bool stopped_by_sink = false;
         if (sink != nullptr) {
             req.response_handler = [&](const httplib::Response& head) {
                 response.status = head.status;
                 for (const auto& [name, value] : head.headers) {
                     response.headers.add(name, value);
                 }
-                return !sink->on_head || sink->on_head(head.status, response.headers);
+                const bool go_on = !sink->on_head || sink->on_head(head.status, response.headers);
+                stopped_by_sink = !go_on;
+                return go_on && !cancel.cancelled();
             };
             req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
-                return !sink->on_data || sink->on_data(std::string_view(data, size));
+                const bool go_on = !sink->on_data || sink->on_data(std::string_view(data, size));
+                stopped_by_sink = !go_on;
+                return go_on && !cancel.cancelled();
             };
         }
+        if (cancel.cancelled()) {
+            return cancelled_error(origin, false);
+        }
 
-        connection client = lease(origin);
+        auto leased = lease(origin, *url);
+        if (!leased) {
+            return leased.error();
+        }
+        connection client = std::move(*leased);
         time_t sec = 0;
         time_t usec = 0;
         detail::split_duration(request.connect_timeout, sec, usec);
@@ -197,10 +226,24 @@ private:
         client->set_read_timeout(sec, usec);
         client->set_write_timeout(sec, usec);
 
+        // Cancelling shuts the socket down under httplib's feet, which makes a blocked read return
+        // at once; httplib documents stop() as the one call that is safe from another thread.
+        httplib::Client* raw = client.get();
+        auto registration = cancel.on_cancel([raw] { raw->stop(); });
+
         const auto started = std::chrono::steady_clock::now();
         httplib::Response res;
         httplib::Error failure = httplib::Error::Success;
         const bool sent = client->send(req, res, failure);
+        registration.reset();
+        if (cancel.cancelled()) {
+            return cancelled_error(origin, true); // the connection is dropped, not pooled
+        }
+        if (!sent && stopped_by_sink) {
+            error e = cancelled_error(origin, true);
+            e.message = "the response sink stopped the transfer from " + origin;
+            return e;
+        }
         if (!sent) {
             // httplib reports a read timeout as a plain read failure; the clock tells them apart.
             auto e = detail::from_httplib_error(failure, origin);
@@ -221,6 +264,12 @@ private:
         }
         give_back(origin, std::move(client));
         return response;
+    }
+
+    static error cancelled_error(const std::string& origin, bool maybe_sent) {
+        error e = make_error(error_kind::cancelled, "request to " + origin + " was cancelled");
+        e.request_may_have_been_sent = maybe_sent;
+        return e;
     }
 
     std::shared_ptr<state> state_;
