@@ -7354,6 +7354,11 @@ private:
 #endif
 #include <httplib.h>
 
+#if !defined(_WIN32)
+#include <csignal>
+#include <ctime>
+#include <pthread.h>
+#endif
 
 // ---- begin dbxserve/proxy.hpp
 
@@ -7851,6 +7856,40 @@ inline std::string origin_of(const url_parts& url) {
     return url.scheme + "://" + host + ":" + std::to_string(url.port);
 }
 
+// OpenSSL writes to sockets with write(), so a TLS close_notify sent on a connection that a
+// cancellation shut down raises SIGPIPE, whose default action kills the process. Blocking it in
+// this thread for the duration of an exchange, and swallowing one that arrived meanwhile, keeps
+// the host application's process-wide signal setup untouched.
+class sigpipe_guard {
+public:
+#if !defined(_WIN32)
+    sigpipe_guard() {
+        sigset_t pipe_only;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        blocked_here_ = pthread_sigmask(SIG_BLOCK, &pipe_only, &previous_) == 0 &&
+                        sigismember(&previous_, SIGPIPE) == 0;
+    }
+
+    ~sigpipe_guard() {
+        if (!blocked_here_) {
+            return;
+        }
+        sigset_t pipe_only;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        const timespec no_wait{0, 0};
+        while (sigtimedwait(&pipe_only, nullptr, &no_wait) > 0) {
+        }
+        pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+    }
+
+private:
+    sigset_t previous_{};
+    bool blocked_here_ = false;
+#endif
+};
+
 template <class Duration>
 void split_duration(Duration d, time_t& sec, time_t& usec) {
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
@@ -7973,6 +8012,8 @@ private:
             return cancelled_error(origin, false);
         }
 
+        // Declared before the connection, so it also covers the connection's destruction.
+        detail::sigpipe_guard no_sigpipe;
         auto leased = lease(origin, *url);
         if (!leased) {
             return leased.error();
@@ -7989,7 +8030,10 @@ private:
         // Cancelling shuts the socket down under httplib's feet, which makes a blocked read return
         // at once; httplib documents stop() as the one call that is safe from another thread.
         httplib::Client* raw = client.get();
-        auto registration = cancel.on_cancel([raw] { raw->stop(); });
+        auto registration = cancel.on_cancel([raw] {
+            detail::sigpipe_guard no_sigpipe_in_canceller;
+            raw->stop();
+        });
 
         const auto started = std::chrono::steady_clock::now();
         httplib::Response res;

@@ -1,6 +1,7 @@
 // Built with -fno-exceptions -fno-rtti, as game engines build: the whole library, default
 // transport included, must compile and work that way. Plain checks, since the test framework
 // itself needs exceptions.
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -64,6 +65,29 @@ int main() {
 
     auto missing = client->query("missing", request);
     check(!missing.ok() && missing.error().http_status == 404, "404 is an error value");
+
+    // A stream cancelled mid-flight: the shut-down TLS connection must not raise SIGPIPE (this
+    // program installs no handler, so that would end it), and the call reports the cancel.
+    emu::fault_plan slow;
+    slow.pace_stream = {{"chat", -1}, std::chrono::milliseconds(100)};
+    server.set_fault_plan(slow);
+    for (int round = 0; round < 3; ++round) {
+        dbxserve::cancellation_source stop;
+        dbxserve::call_options call;
+        call.cancel = stop.token();
+        int chunks = 0;
+        auto streamed = client->stream(
+            "chat", request,
+            [&](const dbxserve::chat_completion_chunk&) {
+                if (++chunks == 2) {
+                    stop.cancel();
+                }
+                return true;
+            },
+            call);
+        check(!streamed.ok() && streamed.error().kind == dbxserve::error_kind::cancelled,
+              "a cancelled stream returns cancelled");
+    }
 
     std::printf("noexcept: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
