@@ -2453,11 +2453,6 @@ inline result<nlohmann::json> fetch_json(const http_sender& sender, const std::s
     return body;
 }
 
-inline std::string string_field(const nlohmann::json& object, const char* key) {
-    const auto it = object.find(key);
-    return (it != object.end() && it->is_string()) ? it->get<std::string>() : std::string();
-}
-
 // Finds the OAuth token endpoint the way the official SDKs do: an explicit discovery URL, the
 // fixed account URLs, the host metadata's oidc_endpoint, the legacy workspace discovery document,
 // and finally the well-known workspace path.
@@ -2476,7 +2471,7 @@ discover_endpoints(const http_sender& sender, const discovery_inputs& in, const 
         if (!doc) {
             return doc.error();
         }
-        found.token_endpoint = string_field(*doc, "token_endpoint");
+        found.token_endpoint = json_text(*doc, "token_endpoint");
         if (found.token_endpoint.empty()) {
             return make_error(error_kind::auth,
                               "discovery document " + in.discovery_url + " has no token_endpoint");
@@ -2500,12 +2495,12 @@ discover_endpoints(const http_sender& sender, const discovery_inputs& in, const 
     if (!metadata) {
         return metadata.error();
     }
-    found.workspace_id = string_field(*metadata, "workspace_id");
+    found.workspace_id = json_text(*metadata, "workspace_id");
     if (found.account_id.empty()) {
-        found.account_id = string_field(*metadata, "account_id");
+        found.account_id = json_text(*metadata, "account_id");
     }
 
-    std::string oidc_root = string_field(*metadata, "oidc_endpoint");
+    std::string oidc_root = json_text(*metadata, "oidc_endpoint");
     if (oidc_root.empty()) {
         oidc_root = in.host + "/oidc";
     }
@@ -2519,7 +2514,7 @@ discover_endpoints(const http_sender& sender, const discovery_inputs& in, const 
     if (!doc) {
         return doc.error();
     }
-    found.token_endpoint = string_field(*doc, "token_endpoint");
+    found.token_endpoint = json_text(*doc, "token_endpoint");
     if (found.token_endpoint.empty()) {
         found.token_endpoint = in.host + "/oidc/v1/token";
     }
@@ -3465,7 +3460,7 @@ private:
                 e.http_status = response.status;
                 return e;
             }
-            const std::string access_token = detail::string_field(body, "access_token");
+            const std::string access_token = detail::json_text(body, "access_token");
             if (access_token.empty()) {
                 return make_error(error_kind::auth, "token response has no access_token");
             }

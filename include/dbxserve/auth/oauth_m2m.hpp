@@ -410,7 +410,7 @@ private:
                 e.http_status = response.status;
                 return e;
             }
-            const std::string access_token = detail::string_field(body, "access_token");
+            const std::string access_token = detail::json_text(body, "access_token");
             if (access_token.empty()) {
                 return make_error(error_kind::auth, "token response has no access_token");
             }

@@ -8,6 +8,7 @@
 #include "../events.hpp"
 #include "../result.hpp"
 #include "../transport.hpp"
+#include "http_error.hpp"
 #include "security.hpp"
 
 namespace dbxserve {
@@ -60,11 +61,6 @@ inline result<nlohmann::json> fetch_json(const http_sender& sender, const std::s
     return body;
 }
 
-inline std::string string_field(const nlohmann::json& object, const char* key) {
-    const auto it = object.find(key);
-    return (it != object.end() && it->is_string()) ? it->get<std::string>() : std::string();
-}
-
 // Finds the OAuth token endpoint the way the official SDKs do: an explicit discovery URL, the
 // fixed account URLs, the host metadata's oidc_endpoint, the legacy workspace discovery document,
 // and finally the well-known workspace path.
@@ -83,7 +79,7 @@ discover_endpoints(const http_sender& sender, const discovery_inputs& in, const 
         if (!doc) {
             return doc.error();
         }
-        found.token_endpoint = string_field(*doc, "token_endpoint");
+        found.token_endpoint = json_text(*doc, "token_endpoint");
         if (found.token_endpoint.empty()) {
             return make_error(error_kind::auth,
                               "discovery document " + in.discovery_url + " has no token_endpoint");
@@ -107,12 +103,12 @@ discover_endpoints(const http_sender& sender, const discovery_inputs& in, const 
     if (!metadata) {
         return metadata.error();
     }
-    found.workspace_id = string_field(*metadata, "workspace_id");
+    found.workspace_id = json_text(*metadata, "workspace_id");
     if (found.account_id.empty()) {
-        found.account_id = string_field(*metadata, "account_id");
+        found.account_id = json_text(*metadata, "account_id");
     }
 
-    std::string oidc_root = string_field(*metadata, "oidc_endpoint");
+    std::string oidc_root = json_text(*metadata, "oidc_endpoint");
     if (oidc_root.empty()) {
         oidc_root = in.host + "/oidc";
     }
@@ -126,7 +122,7 @@ discover_endpoints(const http_sender& sender, const discovery_inputs& in, const 
     if (!doc) {
         return doc.error();
     }
-    found.token_endpoint = string_field(*doc, "token_endpoint");
+    found.token_endpoint = json_text(*doc, "token_endpoint");
     if (found.token_endpoint.empty()) {
         found.token_endpoint = in.host + "/oidc/v1/token";
     }
