@@ -47,7 +47,8 @@ struct client_options {
     // Prepended to the User-Agent, e.g. "my-game/1.4".
     std::string user_agent_product;
 
-    // Sent as X-Databricks-Workspace-Id when set.
+    // Sent as X-Databricks-Workspace-Id; when empty, the id the OAuth discovery learned from the
+    // host metadata is sent instead (as the official SDKs do).
     std::string workspace_id;
 
     // Overall deadline of a call that sets none in its `call_options`: covers token fetches,
@@ -118,6 +119,13 @@ inline bool valid_endpoint_name(std::string_view name) {
 } // namespace detail
 
 namespace detail {
+
+template <class Policy, class = void>
+struct knows_workspace_id : std::false_type {};
+template <class Policy>
+struct knows_workspace_id<
+    Policy, std::void_t<decltype(std::declval<const Policy&>().discovered_workspace_id())>>
+    : std::true_type {};
 
 // The reply type each request type is answered with.
 template <class Request>
@@ -614,9 +622,6 @@ private:
         request.headers.set("Accept", sink != nullptr ? "text/event-stream" : "application/json");
         request.headers.set("Content-Type", "application/json");
         request.headers.set("User-Agent", state_->user_agent);
-        if (!state_->options.workspace_id.empty()) {
-            request.headers.set("X-Databricks-Workspace-Id", state_->options.workspace_id);
-        }
         request.body = std::move(body);
         request.cancel = scope.token();
 
@@ -659,6 +664,7 @@ private:
             }
             used = *authorization;
             request.headers.set("Authorization", used);
+            set_workspace_id(request);
 
             const auto left = scope.until().remaining();
             request.connect_timeout = std::min(state_->options.connect_timeout, left);
@@ -686,6 +692,20 @@ private:
             if (!fresh || *fresh == used) {
                 return response; // the policy has nothing newer to offer
             }
+        }
+    }
+
+    // The official SDKs send the workspace id whenever they know it, configured or learned
+    // from the host metadata during OAuth discovery (which has run once a token exists).
+    void set_workspace_id(http_request& request) const {
+        std::string id = state_->options.workspace_id;
+        if constexpr (detail::knows_workspace_id<TokenPolicy>::value) {
+            if (id.empty()) {
+                id = state_->policy.discovered_workspace_id();
+            }
+        }
+        if (!id.empty()) {
+            request.headers.set("X-Databricks-Workspace-Id", id);
         }
     }
 

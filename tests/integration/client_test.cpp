@@ -58,6 +58,8 @@ TEST_CASE("client: M2M over TLS, many queries cost one token request") {
     }
     CHECK(ws.server->token_requests() == 1);
     CHECK(ws.server->invocations("chat") == 25);
+    // Learned from the host metadata, and sent as the official SDKs send it.
+    CHECK(ws.server->requests().back().header("X-Databricks-Workspace-Id") == "1234567890");
 
     // Only invocations carry the bearer token; discovery is anonymous, the token request Basic.
     for (const auto& r : ws.server->requests()) {

@@ -56,6 +56,12 @@ public:
         return std::visit([](const auto& p) { return p.auth_type(); }, policy_);
     }
 
+    // The workspace id the OAuth discovery learned, "" for a PAT or before the first token.
+    std::string discovered_workspace_id() const {
+        const auto* m2m = std::get_if<oauth_m2m>(&policy_);
+        return m2m != nullptr ? m2m->discovered_workspace_id() : std::string();
+    }
+
     // The OAuth policy, when that is what the configuration chose.
     oauth_m2m* oauth() { return std::get_if<oauth_m2m>(&policy_); }
 
