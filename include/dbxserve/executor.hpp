@@ -126,7 +126,12 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         const key k{when, ++last_id_};
         pending_.emplace(k, std::move(callback));
-        wake_.notify_all();
+
+        // The thread sleeps until the earliest pending time; only a new earliest one changes
+        // that. Waking it for every later timer (one per call) costs a context switch per call.
+        if (pending_.begin()->first == k) {
+            wake_.notify_all();
+        }
         return k;
     }
 
