@@ -163,20 +163,24 @@ TEST_CASE("resilience: an error reply to a stream request is a typed error, not 
     CHECK_FALSE(reply.error().request_id.empty());
 }
 
-TEST_CASE("resilience: three 429s then success is four attempts, processed once") {
-    for (mode m : all_modes) {
-        CAPTURE(name_of(m));
-        tls_workspace ws;
-        auto client = ws.make(ws.pat(), fast_retries());
-        emu::fault_plan plan;
-        plan.status_429.scope = {"chat", 3};
-        plan.status_429.retry_after_seconds = 0;
-        ws.server->set_fault_plan(plan);
+TEST_CASE("resilience: three 429s or 503s then success is four attempts, processed once") {
+    for (int status : {429, 503}) {
+        for (mode m : all_modes) {
+            CAPTURE(status);
+            CAPTURE(name_of(m));
+            tls_workspace ws;
+            auto client = ws.make(ws.pat(), fast_retries());
+            emu::fault_plan plan;
+            auto& fault = status == 429 ? plan.status_429 : plan.status_503;
+            fault.scope = {"chat", 3};
+            fault.retry_after_seconds = 0;
+            ws.server->set_fault_plan(plan);
 
-        auto r = run(m, client);
-        REQUIRE_MESSAGE(r.reply.ok(), r.reply.error().to_string());
-        CHECK(ws.server->invocations("chat") == 4);
-        CHECK(ws.server->processed("chat") == 1);
+            auto r = run(m, client);
+            REQUIRE_MESSAGE(r.reply.ok(), r.reply.error().to_string());
+            CHECK(ws.server->invocations("chat") == 4);
+            CHECK(ws.server->processed("chat") == 1);
+        }
     }
 }
 
@@ -260,26 +264,37 @@ TEST_CASE("resilience: a server that stalls cannot hold a call past its deadline
 }
 
 TEST_CASE("resilience: token endpoint failures are retried within its own budget") {
-    tls_workspace ws;
-    emu::fault_plan plan;
-    plan.token_fail.count = 2;
-    plan.token_fail.status = 503;
-    ws.server->set_fault_plan(plan);
+    for (mode m : all_modes) {
+        CAPTURE(name_of(m));
+        tls_workspace ws;
+        emu::fault_plan plan;
+        plan.token_fail.count = 2;
+        plan.token_fail.status = 503;
+        ws.server->set_fault_plan(plan);
 
-    dbxserve::oauth_m2m_options m2m;
-    m2m.host = ws.server->url();
-    m2m.client_id = "dbxserve-sp";
-    m2m.client_secret = "dbxserve-secret";
-    m2m.token_retry.initial_backoff = 10ms;
-    m2m.token_retry.max_backoff = 40ms;
-    auto client = dbxserve::basic_client<dbxserve::httplib_transport, dbxserve::oauth_m2m>::create(
-        ws.server->url(), dbxserve::httplib_transport(ws.trusted()), dbxserve::oauth_m2m(m2m));
-    REQUIRE(client.ok());
+        dbxserve::oauth_m2m_options m2m;
+        m2m.host = ws.server->url();
+        m2m.client_id = "dbxserve-sp";
+        m2m.client_secret = "dbxserve-secret";
+        m2m.token_retry.initial_backoff = 10ms;
+        m2m.token_retry.max_backoff = 40ms;
+        auto made =
+            dbxserve::basic_client<dbxserve::httplib_transport, dbxserve::oauth_m2m>::create(
+                ws.server->url(), dbxserve::httplib_transport(ws.trusted()),
+                dbxserve::oauth_m2m(m2m));
+        REQUIRE(made.ok());
+        const auto& client = *made;
 
-    auto reply = client->query("chat", ask());
-    REQUIRE_MESSAGE(reply.ok(), reply.error().to_string());
-    CHECK(ws.server->token_requests() == 3);
-    CHECK(ws.server->invocations("chat") == 1);
+        dbxserve::result<dbxserve::chat_completion> reply =
+            m == mode::query ? client.query("chat", ask())
+            : m == mode::stream
+                ? client.stream("chat", ask(),
+                                [](const dbxserve::chat_completion_chunk&) { return true; })
+                : client.query_async("chat", ask()).get();
+        REQUIRE_MESSAGE(reply.ok(), reply.error().to_string());
+        CHECK(ws.server->token_requests() == 3);
+        CHECK(ws.server->invocations("chat") == 1);
+    }
 }
 
 TEST_CASE("resilience: a hanging token endpoint cannot hold a call past its deadline") {
