@@ -7293,10 +7293,9 @@ private:
             if (!response) {
                 return response;
             }
-            if (sink != nullptr && !sink->ok()) {
-                response->body = std::move(sink->body()); // the error reply, for its details
-            } else if (sink != nullptr && !sink->event_stream()) {
-                response->body = sink->body();
+            // An error reply, or a 2xx that is not an event stream, was buffered by the sink.
+            if (sink != nullptr && (!sink->ok() || !sink->event_stream())) {
+                response->body = std::move(sink->body());
             }
             emit(event_level::debug, "http.response",
                  std::to_string(response->status) + " " + request.url + " request-id " +
@@ -7876,12 +7875,6 @@ inline error from_httplib_error(httplib::Error failure, const std::string& origi
     return e;
 }
 
-inline std::string origin_of(const url_parts& url) {
-    const bool ipv6 = url.host.find(':') != std::string::npos;
-    std::string host = ipv6 ? "[" + url.host + "]" : url.host;
-    return url.scheme + "://" + host + ":" + std::to_string(url.port);
-}
-
 // OpenSSL writes to sockets with write(), so a TLS close_notify sent on a connection that a
 // cancellation shut down raises SIGPIPE, whose default action kills the process. Blocking it in
 // this thread for the duration of an exchange, and swallowing one that arrived meanwhile, keeps
@@ -8005,7 +7998,7 @@ private:
         if (!url) {
             return url.error();
         }
-        const std::string origin = detail::origin_of(*url);
+        const std::string origin = detail::format_origin(*url);
 
         httplib::Request req;
         req.method = request.method;

@@ -675,10 +675,9 @@ private:
             if (!response) {
                 return response;
             }
-            if (sink != nullptr && !sink->ok()) {
-                response->body = std::move(sink->body()); // the error reply, for its details
-            } else if (sink != nullptr && !sink->event_stream()) {
-                response->body = sink->body();
+            // An error reply, or a 2xx that is not an event stream, was buffered by the sink.
+            if (sink != nullptr && (!sink->ok() || !sink->event_stream())) {
+                response->body = std::move(sink->body());
             }
             emit(event_level::debug, "http.response",
                  std::to_string(response->status) + " " + request.url + " request-id " +

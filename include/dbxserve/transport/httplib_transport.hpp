@@ -90,12 +90,6 @@ inline error from_httplib_error(httplib::Error failure, const std::string& origi
     return e;
 }
 
-inline std::string origin_of(const url_parts& url) {
-    const bool ipv6 = url.host.find(':') != std::string::npos;
-    std::string host = ipv6 ? "[" + url.host + "]" : url.host;
-    return url.scheme + "://" + host + ":" + std::to_string(url.port);
-}
-
 // OpenSSL writes to sockets with write(), so a TLS close_notify sent on a connection that a
 // cancellation shut down raises SIGPIPE, whose default action kills the process. Blocking it in
 // this thread for the duration of an exchange, and swallowing one that arrived meanwhile, keeps
@@ -219,7 +213,7 @@ private:
         if (!url) {
             return url.error();
         }
-        const std::string origin = detail::origin_of(*url);
+        const std::string origin = detail::format_origin(*url);
 
         httplib::Request req;
         req.method = request.method;
